@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+// Lamina: a self-hosted, AWS-Lambda-compatible function host for Linux. See DESIGN.md for the map.
+import PackageDescription
+
+let package = Package(
+    name: "lamina",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lamina", targets: ["lamina"]),
+        .library(name: "LaminaSandbox", targets: ["LaminaSandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Raw Linux: the sandbox child (clone .. execve) and syscalls Swift cannot call safely.
+        .target(name: "CLinux"),
+        // libseccomp, to compile seccomp allowlists into BPF once per profile.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .target(
+            name: "LaminaSandbox",
+            dependencies: [
+                "CLinux", "CSeccomp",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "lamina",
+            dependencies: [
+                "LaminaSandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "lamina-bench",
+            dependencies: [
+                "LaminaSandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "LaminaSandboxTests", dependencies: ["LaminaSandbox", "CLinux"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// libseccomp, as installed by Debian's libseccomp-dev.
+#include <seccomp.h>

@@ -1,0 +1,257 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Dispatch
+import LaminaSandbox
+import Logging
+
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "Run commands in isolated sandboxes, and clean up after crashed hosts.",
+        subcommands: [SandboxRun.self, SandboxGC.self]
+    )
+}
+
+struct SandboxRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run COMMAND in a fresh sandbox and exit with its status (128+signal if killed).",
+        discussion: """
+        The root is a read-only overlay of the --layer directories (top first); /tmp is a tmpfs;
+        the network has only loopback; the process runs as an unprivileged uid with no capabilities,
+        no_new_privs and a seccomp allowlist, in its own cgroup.
+        """
+    )
+
+    @OptionGroup var host: HostOptions
+
+    @Option(name: .customLong("layer"), help: "A read-only root filesystem layer (repeatable, top first).")
+    var layers: [String] = []
+
+    @Option(help: "Memory limit in MB (128-10240); swap is disabled.")
+    var memory: Int = 128
+
+    @Option(help: "CPU share (default: memory / 1769 MB, as on Lambda).")
+    var cpus: Double?
+
+    @Option(help: "Maximum number of processes and threads.")
+    var pids: Int = 1024
+
+    @Option(name: .customLong("tmp-size"), help: "Size of the /tmp tmpfs in MB.")
+    var tmpSize: Int = 512
+
+    @Option(help: "Kill everything in the sandbox after this many seconds.")
+    var timeout: Double?
+
+    @Option(name: .customLong("env"), help: "An environment variable K=V (repeatable). Nothing is inherited from the host.")
+    var environment: [String] = []
+
+    @Option(help: "Working directory inside the sandbox.")
+    var workdir: String = "/"
+
+    @Option(help: "Hostname inside the sandbox.")
+    var hostname: String = "sandbox"
+
+    @Option(help: "Run as this uid (default: a free one from \(UIDLease.defaultRange.lowerBound)-\(UIDLease.defaultRange.upperBound)).")
+    var uid: UInt32?
+
+    @Option(help: "Run as this gid (default: the uid).")
+    var gid: UInt32?
+
+    @Flag(help: "After exit, print one JSON object with the sandbox's statistics on stderr.")
+    var json = false
+
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")
+    var command: [String] = []
+
+    func validate() throws {
+        guard !command.isEmpty else { throw UsageError("no command given: put it after `--`, e.g. lamina sandbox run --layer DIR -- /bin/sh") }
+        guard !layers.isEmpty else { throw UsageError("no --layer given: the sandbox needs a root filesystem") }
+        for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
+            throw UsageError("--env `\(entry)` must look like KEY=VALUE")
+        }
+        if let timeout, !(timeout > 0) { throw UsageError("--timeout must be a positive number of seconds") }
+    }
+
+    func run() async throws {
+        bootstrapLogging(verbose: host.verbose)
+        var variables = ["PATH": SandboxSpec.defaultPath, "HOME": "/tmp"]
+        for entry in environment {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            variables[String(parts[0])] = String(parts[1])
+        }
+        let layerPaths = layers.map { absolutePath($0) }
+        var spec = SandboxSpec(
+            command: command,
+            root: RootFilesystem(layers: layerPaths),
+            environment: variables,
+            limits: ResourceLimits(memoryMB: memory, cpus: cpus, pids: pids, tmpMB: tmpSize),
+            user: SandboxUser(uid: uid ?? 1, gid: gid ?? uid ?? 1),
+            hostname: hostname,
+            workingDirectory: workdir,
+            stdio: .fds(stdin: 0, stdout: 1, stderr: 2)
+        )
+        // Bad input is reported before anything is created on the host.
+        do { try spec.validate() } catch { throw UsageError(error.description) }
+
+        let sandboxHost: SandboxHost
+        do {
+            sandboxHost = try SandboxHost(configuration: SandboxHostConfiguration(stateDirectory: host.stateDir, cgroupParent: host.cgroupParent))
+        } catch {
+            throw CommandFailure(description: error.description, status: 125)
+        }
+        var lease: UIDLease?
+        if uid == nil {
+            do { lease = try UIDLease.acquire(directory: host.stateDir + "/uids") } catch {
+                throw CommandFailure(description: error.description, status: 125)
+            }
+            spec.user = lease!.user
+        }
+
+        let sandbox: Sandbox
+        do { sandbox = try sandboxHost.spawn(spec) } catch {
+            await sandboxHost.shutdown()
+            throw CommandFailure(description: error.description, status: Self.status(for: error))
+        }
+
+        // Ctrl-C or a termination request ends the sandbox too; it runs in its own session.
+        let interrupted = InterruptWatcher { sandbox.kill() }
+        let timer = timeout.map { seconds in
+            Task {
+                try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+                sandbox.kill()
+                return true
+            }
+        }
+        let status = await sandbox.wait()
+        let timedOut = await {
+            guard let timer else { return false }
+            if status.signal == SIGKILL, let fired = try? await timer.value, fired { return true }
+            timer.cancel()
+            return false
+        }()
+        interrupted.cancel()
+        let wall = Double((sandbox.exitedAt ?? monotonic()) - sandbox.startedAt) / 1_000_000
+        let statistics = try? sandbox.statistics()
+        do { try await sandbox.destroy() } catch {
+            FileHandleOutput.standardError("lamina: warning: \(error)")
+        }
+        await sandboxHost.shutdown()
+        withExtendedLifetime(lease) {}
+
+        if json {
+            let report = SandboxReport(
+                wallMs: wall, cpuMs: Double(statistics?.cpuTimeNanoseconds ?? 0) / 1_000_000,
+                peakMemoryBytes: statistics?.peakMemoryBytes ?? 0, oomKilled: (statistics?.oomKills ?? 0) > 0,
+                timedOut: timedOut, exitStatus: status.shellStatus, signal: status.signal)
+            FileHandleOutput.standardError(report.json)
+        }
+        if status.shellStatus != 0 { throw ExitCode(status.shellStatus) }
+    }
+
+    /// Docker's and podman's convention: 127 command not found, 126 not executable, 125 our own failure.
+    static func status(for error: SandboxError) -> Int32 {
+        if case .spawnFailed(let step, let detail) = error, step.hasPrefix("starting") {
+            if detail == String(cString: strerror(ENOENT)) { return 127 }
+            return 126
+        }
+        return 125
+    }
+
+    func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        return String(cString: buffer) + "/" + path
+    }
+}
+
+/// The statistics `--json` prints.
+struct SandboxReport {
+    var wallMs: Double
+    var cpuMs: Double
+    var peakMemoryBytes: Int64
+    var oomKilled: Bool
+    var timedOut: Bool
+    var exitStatus: Int32
+    var signal: Int32?
+
+    var json: String {
+        func ms(_ value: Double) -> String { String(format3: value) }
+        return "{\"wall_ms\":\(ms(wallMs)),\"cpu_ms\":\(ms(cpuMs)),\"peak_memory_bytes\":\(peakMemoryBytes),"
+            + "\"oom_killed\":\(oomKilled),\"timed_out\":\(timedOut),\"exit_status\":\(exitStatus),"
+            + "\"signal\":\(signal.map(String.init) ?? "null")}"
+    }
+}
+
+extension String {
+    /// A number with three decimals, without Foundation.
+    init(format3 value: Double) {
+        let scaled = Int64((value * 1000).rounded())
+        let sign = scaled < 0 ? "-" : ""
+        let magnitude = scaled.magnitude
+        let fraction = String(magnitude % 1000)
+        self = "\(sign)\(magnitude / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+    }
+}
+
+struct SandboxGC: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove every sandbox a crashed host left behind (processes, cgroups, mounts, state directories)."
+    )
+
+    @OptionGroup var host: HostOptions
+
+    func run() async throws {
+        bootstrapLogging(verbose: host.verbose)
+        let sandboxHost: SandboxHost
+        do {
+            sandboxHost = try SandboxHost(configuration: SandboxHostConfiguration(stateDirectory: host.stateDir, cgroupParent: host.cgroupParent))
+        } catch {
+            throw CommandFailure(description: error.description, status: 1)
+        }
+        let report = sandboxHost.collectOrphans()
+        await sandboxHost.shutdown()
+        for pid in report.killedProcesses { FileHandleOutput.standardOutput("killed process \(pid)") }
+        for name in report.removedCgroups { FileHandleOutput.standardOutput("removed cgroup \(sandboxHost.cgroups.parent)/\(name)") }
+        for path in report.unmounted { FileHandleOutput.standardOutput("unmounted \(path)") }
+        for path in report.removedDirectories { FileHandleOutput.standardOutput("removed directory \(path)") }
+        for failure in report.failures { FileHandleOutput.standardError("lamina: could not \(failure)") }
+        if report.isEmpty && report.failures.isEmpty { FileHandleOutput.standardOutput("nothing to remove") }
+        if !report.failures.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// Runs `action` once on SIGINT or SIGTERM.
+final class InterruptWatcher: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+
+    init(action: @escaping @Sendable () -> Void) {
+        sources = [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler(handler: action)
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { for source in sources { source.cancel() } }
+}
+
+func monotonic() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+func bootstrapLogging(verbose: Bool) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = verbose ? .debug : .warning
+        return handler
+    }
+}
