@@ -55,7 +55,7 @@ extension SandboxHost {
                 let fields = line.split(separator: " ")
                 guard fields.count > 4 else { return nil }
                 return CgroupLayout.unescapeMountinfo(String(fields[4]))
-            }.filter { $0.hasPrefix(sandboxes + "/") && !$0.hasPrefix(ownerDirectory + "/") }
+            }.filter { $0.hasPrefix(sandboxes + "/") }
             // Deepest first.
             for point in points.sorted(by: { $0.count > $1.count }) {
                 if umount2(point, Int32(MNT_DETACH)) == 0 {
@@ -66,8 +66,8 @@ extension SandboxHost {
             }
         }
 
-        let owners = (try? FileIO.list(sandboxes)) ?? []
-        for tag in owners {
+        // Earlier layouts kept a directory per host under sandboxes/; remove those of dead hosts.
+        for tag in (try? FileIO.list(sandboxes)) ?? [] {
             guard let owner = ProcessIdentity(tag: tag), owner != self.owner, !owner.isAlive else { continue }
             let path = "\(sandboxes)/\(tag)"
             do {

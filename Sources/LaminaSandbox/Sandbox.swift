@@ -6,7 +6,7 @@ import Dispatch
 import Synchronization
 
 /// How a sandbox's first process ended.
-public struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+public struct TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     /// Exit code when the process exited normally.
     public var code: Int32?
     /// Signal number when it was killed.
@@ -54,69 +54,95 @@ public final class Sandbox: Sendable {
     public let timings: SpawnTimings
 
     private let pidfd: Int32
-    private let rootMountPoint: String
+    private let exitQueue: DispatchQueue
     private let onRemoved: @Sendable (Sandbox) -> Void
 
     private struct State {
-        var exit: ExitStatus?
+        var exit: TerminationStatus?
         var exitedAt: UInt64?
-        var waiters: [CheckedContinuation<ExitStatus, Never>] = []
+        var waiters: [CheckedContinuation<TerminationStatus, Never>] = []
         var listeningSocket: Int32?
         var removed = false
+        /// Watches the pidfd for async waiters; created on the first `wait()` so that synchronous
+        /// users (the CLI) never start Dispatch's machinery.
+        var exitSource: (any DispatchSourceRead)?
     }
     private let state: Mutex<State>
-    /// Dispatch sources are thread-safe but not marked Sendable.
-    private nonisolated(unsafe) let exitSource: any DispatchSourceRead
 
-    init(id: String, pid: pid_t, pidfd: Int32, cgroup: any SandboxCgroup, rootMountPoint: String,
+    init(id: String, pid: pid_t, pidfd: Int32, cgroup: any SandboxCgroup,
          listeningSocket: Int32?, startedAt: UInt64, timings: SpawnTimings, queue: DispatchQueue, onRemoved: @escaping @Sendable (Sandbox) -> Void) {
         self.id = id
         self.pid = pid
         self.pidfd = pidfd
         self.cgroup = cgroup
-        self.rootMountPoint = rootMountPoint
         self.startedAt = startedAt
         self.timings = timings
+        self.exitQueue = queue
         self.onRemoved = onRemoved
         self.state = Mutex(State(listeningSocket: listeningSocket))
-        // A pidfd becomes readable when the process exits; Dispatch watches it with epoll, so any
-        // number of sandboxes cost no threads while they run.
-        exitSource = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: queue)
-        exitSource.setEventHandler { [weak self] in self?.reap() }
-        exitSource.setCancelHandler { close(pidfd) }
-        exitSource.resume()
     }
 
     deinit {
-        exitSource.cancel()
+        let fd = pidfd
         state.withLock { state in
-            if let fd = state.listeningSocket { close(fd) }
+            if let socket = state.listeningSocket { close(socket) }
+            // Dispatch may touch the descriptor until its cancel handler has run: close it there.
+            if let source = state.exitSource {
+                source.setCancelHandler { close(fd) }
+                source.cancel()
+            } else {
+                close(fd)
+            }
         }
     }
 
-    private func reap() {
+    /// Readable (poll/epoll) once the first process has exited; then call `reapIfExited()`.
+    public var exitDescriptor: Int32 { pidfd }
+
+    /// Collects the exit status if the first process has exited, without blocking.
+    @discardableResult
+    public func reapIfExited() -> TerminationStatus? {
+        if let exit = exitStatus { return exit }
         var code: Int32 = 0
         var signal: Int32 = 0
-        guard lamina_pidfd_wait(pidfd, 1, &code, &signal) == 1 else { return }
-        let status = signal == 0 ? ExitStatus(code: code) : ExitStatus(signal: signal)
+        // Another thread may reap first; then its result is (or shortly will be) in `state`.
+        guard lamina_pidfd_wait(pidfd, 1, &code, &signal) == 1 else { return exitStatus }
+        let status = signal == 0 ? TerminationStatus(code: code) : TerminationStatus(signal: signal)
         let now = monotonicNanoseconds()
-        exitSource.cancel()
         let waiters = state.withLock { state in
             state.exit = status
             state.exitedAt = now
+            state.exitSource?.cancel()
             defer { state.waiters = [] }
             return state.waiters
         }
         for waiter in waiters { waiter.resume(returning: status) }
+        return status
+    }
+
+    /// Blocks the calling thread until the first process exits or `timeoutMilliseconds` pass (-1: no limit).
+    public func waitBlocking(timeoutMilliseconds: Int32 = -1) -> TerminationStatus? {
+        if let exit = reapIfExited() { return exit }
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        _ = retryingEINTR { poll(&descriptor, 1, timeoutMilliseconds) }
+        return reapIfExited()
     }
 
     /// Waits until the first process exits. Other processes in the sandbox are not waited for:
     /// when pid 1 of a pid namespace exits, the kernel kills the rest.
-    public func wait() async -> ExitStatus {
+    public func wait() async -> TerminationStatus {
         await withCheckedContinuation { continuation in
-            let done: ExitStatus? = state.withLock { state in
+            let done: TerminationStatus? = state.withLock { state in
                 if let exit = state.exit { return exit }
                 state.waiters.append(continuation)
+                if state.exitSource == nil {
+                    // A pidfd becomes readable when the process exits; Dispatch watches it with
+                    // epoll, so any number of running sandboxes cost no threads.
+                    let source = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: exitQueue)
+                    source.setEventHandler { [weak self] in self?.reapIfExited() }
+                    state.exitSource = source
+                    source.resume()
+                }
                 return nil
             }
             if let done { continuation.resume(returning: done) }
@@ -124,7 +150,7 @@ public final class Sandbox: Sendable {
     }
 
     /// The exit status once the first process has exited.
-    public var exitStatus: ExitStatus? { state.withLock { $0.exit } }
+    public var exitStatus: TerminationStatus? { state.withLock { $0.exit } }
     /// When the first process exited (CLOCK_MONOTONIC, ns).
     public var exitedAt: UInt64? { state.withLock { $0.exitedAt } }
 
@@ -149,19 +175,33 @@ public final class Sandbox: Sendable {
         do { try cgroup.killAll(timeoutMilliseconds: 2000) } catch {}
     }
 
-    /// Kills whatever still runs, waits for the first process, then removes the cgroup and the
-    /// sandbox's state directory. Safe to call more than once.
+    /// Kills whatever still runs, waits for the first process, then removes the cgroup. Safe to call
+    /// more than once.
     public func destroy() async throws(SystemError) {
-        if exitStatus == nil || (try? cgroup.processes().isEmpty) == false { kill() }
+        if exitStatus == nil { kill() }
         _ = await wait()
+        try removeCgroup()
+    }
+
+    /// `destroy()` for callers without an async context: blocks until the sandbox is gone.
+    public func destroyBlocking() throws(SystemError) {
+        if reapIfExited() == nil { kill() }
+        while waitBlocking(timeoutMilliseconds: 1000) == nil { kill() }
+        try removeCgroup()
+    }
+
+    private func removeCgroup() throws(SystemError) {
         let first = state.withLock { state in
             defer { state.removed = true }
             return !state.removed
         }
         guard first else { return }
-        _ = try? cgroup.killAll(timeoutMilliseconds: 2000)
+        // pid 1's exit makes the kernel kill the rest of the pid namespace; anything still listed is
+        // on its way out, and is killed for certain.
+        if (try? cgroup.processes().isEmpty) != true {
+            _ = try? cgroup.killAll(timeoutMilliseconds: 2000)
+        }
         try cgroup.remove()
-        if rmdir(rootMountPoint) != 0 && errno != ENOENT { throw SystemError("rmdir", path: rootMountPoint) }
         onRemoved(self)
     }
 }

@@ -23,14 +23,18 @@ public struct SandboxHostConfiguration: Sendable {
 /// Spawns sandboxes for one host process (the daemon, or one CLI command) and owns them.
 ///
 /// Ownership is written into names so that a crashed host's leftovers can be recognised without any
-/// bookkeeping file: every cgroup is `<owner>_<id>` and every mount point is
-/// `<stateDirectory>/sandboxes/<owner>/<id>`, where `<owner>` is the host's pid and start time.
+/// bookkeeping file: every cgroup is `<owner>_<id>`, where `<owner>` is the host's pid and start time.
+///
+/// Every sandbox mounts its root on the same empty directory, `<stateDirectory>/sandboxes/mnt`: the
+/// mounts happen in the sandbox's own mount namespace and leave it at pivot_root, so sandboxes never
+/// see each other there, nothing is mounted in the host's namespace, and nothing per sandbox is left
+/// on disk to clean up.
 public final class SandboxHost: Sendable {
     public let configuration: SandboxHostConfiguration
     public let cgroups: any CgroupBackend
     public let owner: ProcessIdentity
     let logger: Logger
-    let ownerDirectory: String
+    let mountPoint: String
     private let seccompPrograms: Mutex<[SeccompProfile: SeccompProgram?]>
     private let live: Mutex<[String: Sandbox]>
     private let exitQueue = DispatchQueue(label: "lamina.sandbox.exits")
@@ -47,12 +51,12 @@ public final class SandboxHost: Sendable {
             self.cgroups = try CgroupBackends.forHost(parent: configuration.cgroupParent)
         }
         do { self.owner = try ProcessIdentity.current() } catch { throw .system(error) }
-        self.ownerDirectory = "\(configuration.stateDirectory)/sandboxes/\(owner.tag)"
+        self.mountPoint = "\(configuration.stateDirectory)/sandboxes/mnt"
         self.seccompPrograms = Mutex([:])
         self.live = Mutex([:])
         do {
             try cgroups.prepare()
-            try FileIO.makeDirectories(ownerDirectory, mode: 0o700)
+            try FileIO.makeDirectories(mountPoint, mode: 0o700)
         } catch {
             throw .system(error)
         }
@@ -61,7 +65,7 @@ public final class SandboxHost: Sendable {
     /// The compiled program for a profile, compiled on first use and cached for the host's life.
     func seccompProgram(_ profile: SeccompProfile) throws(SandboxError) -> SeccompProgram? {
         if let cached = seccompPrograms.withLock({ $0[profile] }) { return cached }
-        let program = try SeccompCompiler.compile(profile)
+        let program = try SeccompCompiler.compile(profile, cacheDirectory: configuration.stateDirectory + "/seccomp")
         seccompPrograms.withLock { $0[profile] = program }
         return program
     }
@@ -78,13 +82,10 @@ public final class SandboxHost: Sendable {
         let program = try seccompProgram(spec.seccomp)
         let prepareStarted = monotonicNanoseconds()
         let id = Self.newIdentifier()
-        let mountPoint = "\(ownerDirectory)/\(id)"
-        guard mkdir(mountPoint, 0o700) == 0 else { throw .system(SystemError("mkdir", path: mountPoint)) }
         let cgroup: any SandboxCgroup
         do {
             cgroup = try cgroups.create(name: "\(owner.tag)_\(id)", limits: spec.limits)
         } catch {
-            rmdir(mountPoint)
             throw .system(error)
         }
         let started = monotonicNanoseconds()
@@ -95,14 +96,13 @@ public final class SandboxHost: Sendable {
             cgroup.closeJoinDescriptors()
             _ = try? cgroup.killAll(timeoutMilliseconds: 1000)
             try? cgroup.remove()
-            rmdir(mountPoint)
             throw error
         }
         cgroup.closeJoinDescriptors()
         var timings = result.timings
         timings.prepare = Double(started - prepareStarted) / 1_000_000
         let sandbox = Sandbox(
-            id: id, pid: result.pid, pidfd: result.pidfd, cgroup: cgroup, rootMountPoint: mountPoint,
+            id: id, pid: result.pid, pidfd: result.pidfd, cgroup: cgroup,
             listeningSocket: result.listeningSocket, startedAt: started, timings: timings, queue: exitQueue,
             onRemoved: { [weak self] sandbox in _ = self?.live.withLock { $0.removeValue(forKey: sandbox.id) } })
         live.withLock { $0[id] = sandbox }
@@ -112,15 +112,23 @@ public final class SandboxHost: Sendable {
     /// Sandboxes spawned by this host and not yet destroyed.
     public var liveSandboxes: [Sandbox] { live.withLock { Array($0.values) } }
 
-    /// Destroys every live sandbox and removes this host's directories and, if empty, the cgroup parent.
+    /// Destroys every live sandbox and removes the cgroup parent if nothing else uses it.
     public func shutdown() async {
         for sandbox in liveSandboxes {
             do { try await sandbox.destroy() } catch {
                 logger.warning("could not remove sandbox", metadata: ["sandbox": "\(sandbox.id)", "error": "\(error)"])
             }
         }
-        rmdir(ownerDirectory)
-        rmdir("\(configuration.stateDirectory)/sandboxes")
+        cgroups.removeParentIfEmpty()
+    }
+
+    /// `shutdown()` for callers without an async context.
+    public func shutdownBlocking() {
+        for sandbox in liveSandboxes {
+            do { try sandbox.destroyBlocking() } catch {
+                logger.warning("could not remove sandbox", metadata: ["sandbox": "\(sandbox.id)", "error": "\(error)"])
+            }
+        }
         cgroups.removeParentIfEmpty()
     }
 

@@ -11,26 +11,27 @@ struct SandboxBench: AsyncParsableCommand {
         abstract: "Time spawn -> exit of a command in a full sandbox through the library API."
     )
 
-    @Option(help: "Root filesystem layer.") var layer: String
+    @Option(name: .customLong("layer"), help: "Root filesystem layer (repeatable, top first).") var layers: [String]
     @Option(help: "Number of measured runs.") var runs = 200
     @Option(help: "Warm-up runs, not measured.") var warmup = 10
     @Option(help: "Memory limit in MB (CPU share follows it).") var memory = 1769
     @Option(help: "State directory.") var stateDir = "/tmp/lamina-bench"
     @Option(help: "cgroup parent.") var cgroupParent = "lamina-bench"
+    @Flag(help: "Wait with poll(2) on the pidfd instead of Swift concurrency.") var blocking = false
     @Argument(help: "The command.") var command: [String] = ["/bin/true"]
 
     func run() async throws {
         let host = try SandboxHost(configuration: SandboxHostConfiguration(stateDirectory: stateDir, cgroupParent: cgroupParent))
         try host.warmUp()
         let spec = SandboxSpec(
-            command: command, root: RootFilesystem(layers: [layer]),
+            command: command, root: RootFilesystem(layers: layers),
             limits: ResourceLimits(memoryMB: memory), user: SandboxUser(uid: 299_999, gid: 299_999))
         var totals: [Double] = []
         var breakdown: [SpawnTimings] = []
         for index in 0..<(warmup + runs) {
             let start = now()
             let sandbox = try host.spawn(spec)
-            let status = await sandbox.wait()
+            let status = blocking ? sandbox.waitBlocking() ?? TerminationStatus() : await sandbox.wait()
             let exited = now()
             try await sandbox.destroy()
             guard status.code == 0 else { throw ValidationError("command failed: \(status)") }

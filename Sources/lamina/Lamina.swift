@@ -3,7 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 
-struct Lamina: AsyncParsableCommand {
+struct Lamina: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lamina",
         abstract: "A self-hosted, AWS Lambda compatible function host.",
@@ -55,9 +55,9 @@ struct HostOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard stateDir.hasPrefix("/") else { throw UsageError("--state-dir must be an absolute path") }
+        guard stateDir.hasPrefix("/") else { throw ValidationError("--state-dir must be an absolute path") }
         guard !cgroupParent.isEmpty, !cgroupParent.hasPrefix("/"), !cgroupParent.split(separator: "/").contains("..") else {
-            throw UsageError("--cgroup-parent must be a relative path without `..`")
+            throw ValidationError("--cgroup-parent must be a relative path without `..`")
         }
     }
 }

@@ -2,19 +2,19 @@
 import Glibc
 #endif
 import ArgumentParser
-import Dispatch
+import CLinux
 import LaminaSandbox
 import Logging
 
-struct SandboxCommand: AsyncParsableCommand {
+struct SandboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run commands in isolated sandboxes, and clean up after crashed hosts.",
-        subcommands: [SandboxRun.self, SandboxGC.self]
+        subcommands: [SandboxRun.self, SandboxGC.self, SandboxSeccompProfile.self]
     )
 }
 
-struct SandboxRun: AsyncParsableCommand {
+struct SandboxRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run COMMAND in a fresh sandbox and exit with its status (128+signal if killed).",
@@ -67,25 +67,24 @@ struct SandboxRun: AsyncParsableCommand {
     var command: [String] = []
 
     func validate() throws {
-        guard !command.isEmpty else { throw UsageError("no command given: put it after `--`, e.g. lamina sandbox run --layer DIR -- /bin/sh") }
-        guard !layers.isEmpty else { throw UsageError("no --layer given: the sandbox needs a root filesystem") }
+        guard !command.isEmpty else { throw ValidationError("no command given: put it after `--`, e.g. lamina sandbox run --layer DIR -- /bin/sh") }
+        guard !layers.isEmpty else { throw ValidationError("no --layer given: the sandbox needs a root filesystem") }
         for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
-            throw UsageError("--env `\(entry)` must look like KEY=VALUE")
+            throw ValidationError("--env `\(entry)` must look like KEY=VALUE")
         }
-        if let timeout, !(timeout > 0) { throw UsageError("--timeout must be a positive number of seconds") }
+        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
-    func run() async throws {
+    func run() throws {
         bootstrapLogging(verbose: host.verbose)
         var variables = ["PATH": SandboxSpec.defaultPath, "HOME": "/tmp"]
         for entry in environment {
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             variables[String(parts[0])] = String(parts[1])
         }
-        let layerPaths = layers.map { absolutePath($0) }
         var spec = SandboxSpec(
             command: command,
-            root: RootFilesystem(layers: layerPaths),
+            root: RootFilesystem(layers: layers.map(absolutePath)),
             environment: variables,
             limits: ResourceLimits(memoryMB: memory, cpus: cpus, pids: pids, tmpMB: tmpSize),
             user: SandboxUser(uid: uid ?? 1, gid: gid ?? uid ?? 1),
@@ -102,6 +101,7 @@ struct SandboxRun: AsyncParsableCommand {
         } catch {
             throw CommandFailure(description: error.description, status: 125)
         }
+        defer { sandboxHost.shutdownBlocking() }
         var lease: UIDLease?
         if uid == nil {
             do { lease = try UIDLease.acquire(directory: host.stateDir + "/uids") } catch {
@@ -109,36 +109,21 @@ struct SandboxRun: AsyncParsableCommand {
             }
             spec.user = lease!.user
         }
+        // Ctrl-C or a termination request ends the sandbox too: it runs in its own session, so the
+        // terminal's signals do not reach it directly.
+        let signals = lamina_termination_signalfd()
+        defer { if signals >= 0 { close(signals) } }
 
         let sandbox: Sandbox
         do { sandbox = try sandboxHost.spawn(spec) } catch {
-            await sandboxHost.shutdown()
             throw CommandFailure(description: error.description, status: Self.status(for: error))
         }
-
-        // Ctrl-C or a termination request ends the sandbox too; it runs in its own session.
-        let interrupted = InterruptWatcher { sandbox.kill() }
-        let timer = timeout.map { seconds in
-            Task {
-                try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
-                sandbox.kill()
-                return true
-            }
-        }
-        let status = await sandbox.wait()
-        let timedOut = await {
-            guard let timer else { return false }
-            if status.signal == SIGKILL, let fired = try? await timer.value, fired { return true }
-            timer.cancel()
-            return false
-        }()
-        interrupted.cancel()
+        let (status, timedOut) = waitForExit(sandbox, signals: signals)
         let wall = Double((sandbox.exitedAt ?? monotonic()) - sandbox.startedAt) / 1_000_000
-        let statistics = try? sandbox.statistics()
-        do { try await sandbox.destroy() } catch {
+        let statistics = json ? try? sandbox.statistics() : nil
+        do { try sandbox.destroyBlocking() } catch {
             FileHandleOutput.standardError("lamina: warning: \(error)")
         }
-        await sandboxHost.shutdown()
         withExtendedLifetime(lease) {}
 
         if json {
@@ -149,6 +134,35 @@ struct SandboxRun: AsyncParsableCommand {
             FileHandleOutput.standardError(report.json)
         }
         if status.shellStatus != 0 { throw ExitCode(status.shellStatus) }
+    }
+
+    /// Waits for the sandbox's exit, a termination signal to this command, or the timeout.
+    func waitForExit(_ sandbox: Sandbox, signals: Int32) -> (TerminationStatus, timedOut: Bool) {
+        let deadline = timeout.map { monotonic() + UInt64($0 * 1_000_000_000) }
+        var timedOut = false
+        var killed = false
+        while true {
+            if let status = sandbox.reapIfExited() { return (status, timedOut) }
+            var descriptors = [pollfd(fd: sandbox.exitDescriptor, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            var wait: Int32 = -1
+            if let deadline, !killed {
+                let now = monotonic()
+                wait = now >= deadline ? 0 : Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
+            }
+            let ready = poll(&descriptors, signals >= 0 ? 2 : 1, wait)
+            if ready < 0 && errno != EINTR { return (sandbox.waitBlocking() ?? TerminationStatus(signal: SIGKILL), timedOut) }
+            if descriptors[1].revents != 0 {
+                _ = lamina_read_signalfd(signals)
+                sandbox.kill()
+                killed = true
+            }
+            if ready == 0, let deadline, monotonic() >= deadline, !killed {
+                timedOut = true
+                killed = true
+                sandbox.kill()
+            }
+        }
     }
 
     /// Docker's and podman's convention: 127 command not found, 126 not executable, 125 our own failure.
@@ -197,7 +211,7 @@ extension String {
     }
 }
 
-struct SandboxGC: AsyncParsableCommand {
+struct SandboxGC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
         abstract: "Remove every sandbox a crashed host left behind (processes, cgroups, mounts, state directories)."
@@ -205,7 +219,7 @@ struct SandboxGC: AsyncParsableCommand {
 
     @OptionGroup var host: HostOptions
 
-    func run() async throws {
+    func run() throws {
         bootstrapLogging(verbose: host.verbose)
         let sandboxHost: SandboxHost
         do {
@@ -214,7 +228,7 @@ struct SandboxGC: AsyncParsableCommand {
             throw CommandFailure(description: error.description, status: 1)
         }
         let report = sandboxHost.collectOrphans()
-        await sandboxHost.shutdown()
+        sandboxHost.shutdownBlocking()
         for pid in report.killedProcesses { FileHandleOutput.standardOutput("killed process \(pid)") }
         for name in report.removedCgroups { FileHandleOutput.standardOutput("removed cgroup \(sandboxHost.cgroups.parent)/\(name)") }
         for path in report.unmounted { FileHandleOutput.standardOutput("unmounted \(path)") }
@@ -225,21 +239,15 @@ struct SandboxGC: AsyncParsableCommand {
     }
 }
 
-/// Runs `action` once on SIGINT or SIGTERM.
-final class InterruptWatcher: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
+struct SandboxSeccompProfile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seccomp-profile",
+        abstract: "Print the sandbox's seccomp allowlist as an OCI runtime-spec profile (for runc or crun)."
+    )
 
-    init(action: @escaping @Sendable () -> Void) {
-        sources = [SIGINT, SIGTERM].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler(handler: action)
-            source.resume()
-            return source
-        }
+    func run() throws {
+        print(SeccompAllowlist.ociProfile())
     }
-
-    func cancel() { for source in sources { source.cancel() } }
 }
 
 func monotonic() -> UInt64 {

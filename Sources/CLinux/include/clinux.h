@@ -158,6 +158,15 @@ static const unsigned long LAMINA_CLONE_NEWUSER = 0x10000000;
 static const unsigned long LAMINA_CLONE_NEWPID = 0x20000000;
 static const unsigned long LAMINA_CLONE_NEWNET = 0x40000000;
 
+/// pipe2(fds, O_CLOEXEC).
+int lamina_pipe_cloexec(int fds[2]);
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and returns a signalfd that becomes
+/// readable when one arrives (for single-threaded command-line hosts that poll()).
+int lamina_termination_signalfd(void);
+/// Reads one pending signal from such a signalfd; returns its number or -1.
+int lamina_read_signalfd(int fd);
+
 /// memfd_create with MFD_CLOEXEC.
 int lamina_memfd_create(const char *name);
 

@@ -94,9 +94,9 @@ func removeCgroupDirectory(_ path: String) throws(SystemError) {
     var attempts = 0
     while rmdir(path) != 0 {
         if errno == ENOENT { return }
-        guard errno == EBUSY, attempts < 200 else { throw SystemError("rmdir", path: path) }
+        guard errno == EBUSY, attempts < 2000 else { throw SystemError("rmdir", path: path) }
         attempts += 1
-        usleep(1000)
+        usleep(100)
     }
 }
 

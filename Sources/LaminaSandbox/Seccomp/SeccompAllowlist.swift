@@ -8,7 +8,7 @@
 /// open_by_handle_at, io_uring_*, fanotify_init, quotactl, acct, syslog, settimeofday/clock_settime,
 /// sethostname/setdomainname, iopl/ioperm, mbind/set_mempolicy/move_pages/migrate_pages, lookup_dcookie,
 /// vhangup, nfsservctl, pidfd_getfd, uselib, ustat, sysfs, _sysctl.
-enum SeccompAllowlist {
+public enum SeccompAllowlist {
     static let unconditional: [String] = [
         "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat", "capget", "capset",
         "chdir", "chmod", "chown", "clock_adjtime", "clock_getres", "clock_gettime", "clock_nanosleep",
@@ -63,4 +63,21 @@ enum SeccompAllowlist {
 
     /// socket(2) in every family but AF_VSOCK, which would reach the hypervisor.
     static let vsockFamily: UInt64 = 40
+}
+
+extension SeccompAllowlist {
+    /// The same allowlist as an OCI runtime-spec seccomp profile (for crun/runc, e.g. to compare).
+    public static func ociProfile() -> String {
+        func names(_ list: [String]) -> String { "[" + list.map { "\"\($0)\"" }.joined(separator: ",") + "]" }
+        var rules: [String] = []
+        rules.append("{\"names\":\(names(unconditional)),\"action\":\"SCMP_ACT_ALLOW\"}")
+        rules.append("{\"names\":[\"clone\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":\(namespaceFlags),\"valueTwo\":0,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}")
+        rules.append("{\"names\":[\"clone3\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38}")
+        for value in personalities {
+            rules.append("{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":\(value),\"op\":\"SCMP_CMP_EQ\"}]}")
+        }
+        rules.append("{\"names\":[\"socket\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":\(vsockFamily),\"op\":\"SCMP_CMP_NE\"}]}")
+        return "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,\"architectures\":[\"SCMP_ARCH_X86_64\"],\"syscalls\":[\n"
+            + rules.joined(separator: ",\n") + "\n]}"
+    }
 }

@@ -6,13 +6,23 @@ import Glibc
 /// buffering and encoding guesses only get in the way.
 enum FileIO {
     static func read(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> String {
+        String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
+    }
+
+    static func readBytes(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> [UInt8] {
         let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemError("open", path: path) }
         defer { close(fd) }
-        return try read(fd: fd, path: path, limit: limit)
+        return try readBytes(fd: fd, path: path, limit: limit)
     }
 
     static func read(fd: Int32, path: String, limit: Int = 1 << 20, offset: Int? = nil) throws(SystemError) -> String {
+        String(decoding: try readBytes(fd: fd, path: path, limit: limit, offset: offset), as: UTF8.self)
+    }
+
+    /// Reads to the end (kernel files report size 0, so the size is never trusted), from `offset`
+    /// with pread when given.
+    static func readBytes(fd: Int32, path: String, limit: Int = 1 << 20, offset: Int? = nil) throws(SystemError) -> [UInt8] {
         var bytes = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 4096)
         var position = offset ?? 0
@@ -29,7 +39,7 @@ enum FileIO {
             bytes.append(contentsOf: chunk[0..<n])
             position += n
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     static func write(_ path: String, _ text: String) throws(SystemError) {
@@ -47,14 +57,17 @@ enum FileIO {
 
     /// Writes a whole file atomically (temporary file + rename), for state the host must not half-write.
     static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SystemError) {
+        try writeAtomically(path, bytes: Array(text.utf8), mode: mode)
+    }
+
+    static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
         let temporary = path + ".tmp-\(getpid())"
         let fd = retryingEINTR { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         guard fd >= 0 else { throw SystemError("create", path: temporary) }
-        do {
-            try write(fd: fd, path: temporary, text)
-            close(fd)
-        } catch {
-            close(fd)
+        let written = bytes.withUnsafeBytes { buffer in retryingEINTR { Glibc.write(fd, buffer.baseAddress, buffer.count) } }
+        close(fd)
+        guard written == bytes.count else {
+            let error = SystemError("write", path: temporary)
             unlink(temporary)
             throw error
         }
