@@ -8,10 +8,13 @@ let package = Package(
     products: [
         .executable(name: "lamina", targets: ["lamina"]),
         .library(name: "LaminaSandbox", targets: ["LaminaSandbox"]),
+        .library(name: "LaminaLayers", targets: ["LaminaLayers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Raw Linux: the sandbox child (clone .. execve) and syscalls Swift cannot call safely.
@@ -26,10 +29,28 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        .target(
+            name: "LaminaLayers",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"]
+        ),
+        // Builds the root filesystem layers from rootfs/ recipes; needs both sandboxes and layers,
+        // so it sits beside the host rather than inside either.
+        .target(
+            name: "LaminaRootfs",
+            dependencies: [
+                "LaminaLayers", "LaminaSandbox",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "lamina",
             dependencies: [
-                "LaminaSandbox", "CLinux",
+                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -42,5 +63,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LaminaSandboxTests", dependencies: ["LaminaSandbox", "CLinux"]),
+        .testTarget(name: "LaminaLayersTests", dependencies: ["LaminaLayers", "LaminaRootfs", "LaminaSandbox", "CLinux", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ]
 )

@@ -178,6 +178,7 @@ static void child_limits_and_privileges(struct lamina_spawn_config *c) {
     if (c->drop_capabilities) {
         // The bounding set must go while we still hold CAP_SETPCAP, i.e. before the uid change.
         for (int cap = 0; cap < 64; cap++) {
+            if (c->keep_capabilities & (1ull << cap)) continue;
             if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
                 if (errno == EINVAL) break; // past the kernel's last capability
                 child_fail(c, LAMINA_STEP_CAPABILITY_BOUNDING, errno);
@@ -193,6 +194,11 @@ static void child_limits_and_privileges(struct lamina_spawn_config *c) {
         struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
         struct __user_cap_data_struct data[2];
         memset(data, 0, sizeof data);
+        if (c->uid == 0) {
+            uint64_t keep = c->keep_capabilities;
+            data[0].effective = data[0].permitted = (uint32_t)keep;
+            data[1].effective = data[1].permitted = (uint32_t)(keep >> 32);
+        }
         if (syscall(SYS_capset, &header, data) != 0) child_fail(c, LAMINA_STEP_CAPABILITIES, errno);
     }
 }

@@ -66,6 +66,15 @@ enum MountPlan {
         }
 
         for bind in spec.binds {
+            if bind.createTarget {
+                var path = root
+                for part in bind.target.split(separator: "/") {
+                    path += "/" + part
+                    if path.count > root.count + 4 { // below /tmp
+                        plan.append(MountOperation(kind: .mkdir, target: path, mode: 0o755))
+                    }
+                }
+            }
             plan.append(MountOperation(kind: .bind, source: bind.source, target: root + bind.target,
                                        flags: (bind.readOnly ? flagReadOnly : 0) | flagNoSuid | flagNoDev))
         }

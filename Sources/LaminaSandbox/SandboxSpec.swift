@@ -22,6 +22,7 @@ public struct SandboxSpec: Sendable {
     public var listenPort: UInt16?
     public var seccomp: SeccompProfile
     public var stdio: Stdio
+    public var privileges: Privileges
 
     public init(
         command: [String],
@@ -35,7 +36,8 @@ public struct SandboxSpec: Sendable {
         network: NetworkMode = .loopbackOnly,
         listenPort: UInt16? = nil,
         seccomp: SeccompProfile = .default,
-        stdio: Stdio = .null
+        stdio: Stdio = .null,
+        privileges: Privileges = .unprivileged
     ) {
         self.command = command
         self.root = root
@@ -49,6 +51,7 @@ public struct SandboxSpec: Sendable {
         self.listenPort = listenPort
         self.seccomp = seccomp
         self.stdio = stdio
+        self.privileges = privileges
     }
 
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -66,7 +69,7 @@ public struct SandboxSpec: Sendable {
         }
         try root.validate()
         try limits.validate()
-        try user.validate()
+        if privileges == .unprivileged { try user.validate() }
         guard hostname.utf8.count <= 64, !hostname.isEmpty else {
             throw .invalidSpec("the hostname must be 1 to 64 bytes long")
         }
@@ -79,6 +82,9 @@ public struct SandboxSpec: Sendable {
             }
             guard FileIO.exists(bind.source) else {
                 throw .invalidSpec("bind source `\(bind.source)` does not exist")
+            }
+            if bind.createTarget && !bind.target.hasPrefix("/tmp/") {
+                throw .invalidSpec("bind target `\(bind.target)` can only be created under /tmp (the root is read-only)")
             }
         }
     }
@@ -129,12 +135,28 @@ public struct BindMount: Sendable {
     public var source: String
     public var target: String
     public var readOnly: Bool
+    /// Create the target directory first (only under /tmp, which is the sandbox's own tmpfs).
+    public var createTarget: Bool
 
-    public init(source: String, target: String, readOnly: Bool = true) {
+    public init(source: String, target: String, readOnly: Bool = true, createTarget: Bool = false) {
         self.source = source
         self.target = target
         self.readOnly = readOnly
+        self.createTarget = createTarget
     }
+}
+
+/// Who the sandboxed process is.
+public enum Privileges: Sendable, Equatable {
+    /// An unprivileged uid/gid with no capabilities at all. Tenant code always runs like this.
+    case unprivileged
+    /// uid 0 with Docker's default capability set, for the operator's own build recipes (package
+    /// managers need to chown and switch users). Never for tenant code.
+    case buildRoot
+
+    /// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
+    /// SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP: Docker's default set.
+    static let buildCapabilities: UInt64 = [0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 27, 29, 31].reduce(0) { $0 | (1 << UInt64($1)) }
 }
 
 public struct ResourceLimits: Sendable {

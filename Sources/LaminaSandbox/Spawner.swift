@@ -71,8 +71,13 @@ struct Spawner {
         var namespaces = LAMINA_CLONE_NEWNS | LAMINA_CLONE_NEWPID | LAMINA_CLONE_NEWIPC | LAMINA_CLONE_NEWUTS
         if spec.network == .loopbackOnly { namespaces |= LAMINA_CLONE_NEWNET }
 
+        // Raising a hard limit needs CAP_SYS_RESOURCE, which some hosts (containers, VMs) withhold
+        // even from root: never ask for more than the host process's own hard limit.
+        var current = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &current)
+        let openFiles = min(UInt64(spec.limits.openFiles), UInt64(current.rlim_max))
         let rlimits = [
-            lamina_rlimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: UInt64(spec.limits.openFiles), hard: UInt64(spec.limits.openFiles)),
+            lamina_rlimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: openFiles, hard: openFiles),
             lamina_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0),
         ]
 
@@ -116,8 +121,9 @@ struct Spawner {
         config.rlimit_count = Int32(rlimits.count)
         config.no_new_privs = 1
         config.drop_capabilities = 1
-        config.uid = spec.user.uid
-        config.gid = spec.user.gid
+        config.keep_capabilities = spec.privileges == .buildRoot ? Privileges.buildCapabilities : 0
+        config.uid = spec.privileges == .buildRoot ? 0 : spec.user.uid
+        config.gid = spec.privileges == .buildRoot ? 0 : spec.user.gid
         config.stdin_fd = stdio.0
         config.stdout_fd = stdio.1
         config.stderr_fd = stdio.2

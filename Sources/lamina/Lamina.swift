@@ -7,7 +7,7 @@ struct Lamina: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lamina",
         abstract: "A self-hosted, AWS Lambda compatible function host.",
-        subcommands: [SandboxCommand.self]
+        subcommands: [SandboxCommand.self, RootfsCommand.self]
     )
 }
 

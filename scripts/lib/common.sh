@@ -16,7 +16,7 @@ require_root() {
 # System packages Lamina builds and runs with, from Debian.
 APT_PACKAGES=(
     libseccomp-dev libcap-dev libsqlite3-dev pkg-config gcc libc6-dev
-    debootstrap busybox-static crun bubblewrap hyperfine wrk curl ca-certificates python3 python3-venv
+    debootstrap busybox-static crun bubblewrap hyperfine wrk curl ca-certificates python3 python3-venv python3-pip
 )
 
 ensure_apt_packages() {
@@ -58,4 +58,15 @@ build_release() {
     log "building lamina (release)"
     (cd "$LAMINA_ROOT" && swift build -c release --static-swift-stdlib --product lamina 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true)
     [ -x "$LAMINA_ROOT/.build/release/lamina" ] || die "the build failed"
+}
+
+# The root filesystem layers (base, runtimes), cached where the scripts own them: a fresh state
+# directory (every test run has one) reuses them instead of running debootstrap again.
+export LAMINA_ROOTFS_DIR="${LAMINA_ROOTFS_DIR:-$LAMINA_CACHE_DIR/rootfs}"
+
+# Builds (or confirms) every root filesystem layer with the given lamina binary.
+build_rootfs() { # LAMINA_BINARY STATE_DIR
+    log "root filesystem layers in $LAMINA_ROOTFS_DIR (built once, then cached)"
+    "$1" rootfs build --rootfs-dir "$LAMINA_ROOTFS_DIR" --recipes "$LAMINA_ROOT/rootfs" --state-dir "$2"
+    "$1" rootfs list --rootfs-dir "$LAMINA_ROOTFS_DIR"
 }

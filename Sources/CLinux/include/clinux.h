@@ -98,7 +98,11 @@ struct lamina_spawn_config {
     const struct lamina_rlimit *rlimits;
     int rlimit_count;
     int no_new_privs;
-    int drop_capabilities;         // clear bounding, ambient, inheritable, permitted, effective
+    // Capabilities: everything not in keep_capabilities (a bit per capability number) is dropped from
+    // the bounding set; ambient and inheritable are cleared; permitted and effective end up equal to
+    // keep_capabilities for uid 0 and empty for any other uid. Tenant code always gets 0.
+    int drop_capabilities;
+    uint64_t keep_capabilities;
     uint32_t uid;
     uint32_t gid;
 
