@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Raw Linux: the sandbox child (clone .. execve) and syscalls Swift cannot call safely.
@@ -47,10 +48,30 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(name: "LaminaBilling", dependencies: []),
+        .target(
+            name: "LaminaRuntime",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "LaminaHost",
+            dependencies: [
+                "LaminaRuntime", "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaBilling", "CLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "lamina",
             dependencies: [
-                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "CLinux",
+                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaBilling", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -33,6 +33,10 @@ public protocol SandboxCgroup: AnyObject, Sendable {
     func killAll(timeoutMilliseconds: Int) throws(SystemError) -> Bool
     func processes() throws(SystemError) -> [pid_t]
     func statistics() throws(SystemError) -> CgroupStatistics
+    /// The single counters, for the invocation path (kept-open files, no parsing of what is not needed).
+    func cpuTimeNanoseconds() throws(SystemError) -> Int64
+    func peakMemoryBytes() throws(SystemError) -> Int64
+    func oomKillCount() throws(SystemError) -> Int
     func resetPeakMemory() throws(SystemError)
     /// Removes the cgroup (it must be empty), retrying while the kernel still tears tasks down.
     func remove() throws(SystemError)

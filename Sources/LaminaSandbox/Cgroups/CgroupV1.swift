@@ -176,6 +176,18 @@ final class CgroupV1: SandboxCgroup, @unchecked Sendable {
         return CgroupStatistics(peakMemoryBytes: peak, currentMemoryBytes: current, cpuTimeNanoseconds: cpu, oomKills: Int(oom))
     }
 
+    func cpuTimeNanoseconds() throws(SystemError) -> Int64 {
+        try Self.readInteger(cpuUsage, directory("cpuacct") + "/cpuacct.usage")
+    }
+
+    func peakMemoryBytes() throws(SystemError) -> Int64 {
+        try Self.readInteger(maxUsage, directory("memory") + "/memory.max_usage_in_bytes")
+    }
+
+    func oomKillCount() throws(SystemError) -> Int {
+        Int(parseKeyValues(try FileIO.read(directory("memory") + "/memory.oom_control"))["oom_kill"] ?? 0)
+    }
+
     /// Reads through the kept-open file when there is one (the hot path), else opens the path.
     private static func readInteger(_ file: CgroupFile?, _ path: String) throws(SystemError) -> Int64 {
         if let file { return try file.readInteger() }

@@ -93,6 +93,7 @@ final class CgroupV2: SandboxCgroup, @unchecked Sendable {
     let path: String
     private(set) var joinDescriptors: [Int32] = []
     private let freezeFile: CgroupFile
+    private let cpuStat: CgroupFile
     private let peakFile: CgroupFile?
     private let hasMemory: Bool
 
@@ -101,6 +102,7 @@ final class CgroupV2: SandboxCgroup, @unchecked Sendable {
         self.name = name
         self.hasMemory = hasMemory
         freezeFile = try CgroupFile(path + "/cgroup.freeze", writable: true)
+        cpuStat = try CgroupFile(path + "/cpu.stat", writable: false)
         // memory.peak (5.19+) resets per open file description (6.12+), so the sandbox keeps its own.
         peakFile = hasMemory ? try? CgroupFile(path + "/memory.peak", writable: true) : nil
         if openJoin {
@@ -152,7 +154,7 @@ final class CgroupV2: SandboxCgroup, @unchecked Sendable {
     }
 
     func statistics() throws(SystemError) -> CgroupStatistics {
-        let cpu = parseKeyValues(try FileIO.read(path + "/cpu.stat"))["usage_usec"] ?? 0
+        let cpu = parseKeyValues(try cpuStat.read())["usage_usec"] ?? 0
         guard hasMemory else {
             return CgroupStatistics(peakMemoryBytes: 0, currentMemoryBytes: 0, cpuTimeNanoseconds: cpu * 1000, oomKills: 0)
         }
@@ -160,6 +162,21 @@ final class CgroupV2: SandboxCgroup, @unchecked Sendable {
         let peak = try peakFile?.readInteger() ?? current
         let oom = parseKeyValues(try FileIO.read(path + "/memory.events"))["oom_kill"] ?? 0
         return CgroupStatistics(peakMemoryBytes: peak, currentMemoryBytes: current, cpuTimeNanoseconds: cpu * 1000, oomKills: Int(oom))
+    }
+
+    func cpuTimeNanoseconds() throws(SystemError) -> Int64 {
+        (parseKeyValues(try cpuStat.read())["usage_usec"] ?? 0) * 1000
+    }
+
+    func peakMemoryBytes() throws(SystemError) -> Int64 {
+        guard hasMemory else { return 0 }
+        if let peakFile { return try peakFile.readInteger() }
+        return try FileIO.read(path + "/memory.current").asInt64()
+    }
+
+    func oomKillCount() throws(SystemError) -> Int {
+        guard hasMemory else { return 0 }
+        return Int(parseKeyValues(try FileIO.read(path + "/memory.events"))["oom_kill"] ?? 0)
     }
 
     func resetPeakMemory() throws(SystemError) {
