@@ -84,6 +84,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LaminaSandboxTests", dependencies: ["LaminaSandbox", "CLinux"]),
+        .testTarget(name: "LaminaRuntimeTests", dependencies: ["LaminaRuntime", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "LaminaHostTests", dependencies: ["LaminaHost", "LaminaLayers", "LaminaRootfs", "LaminaSandbox", "LaminaBilling", "LaminaRuntime"]),
         .testTarget(name: "LaminaLayersTests", dependencies: ["LaminaLayers", "LaminaRootfs", "LaminaSandbox", "CLinux", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ]
 )

@@ -57,6 +57,8 @@ public final class ExecutionEnvironment: Sendable {
     public var isFrozen: Bool { control.withLock { $0.frozen } }
     public var invocationCount: Int { control.withLock { $0.invocations } }
     var lastUsed: UInt64 { control.withLock { $0.lastUsedUptimeNs } }
+    /// CPU time used by everything in the environment so far.
+    public func cpuTimeNanoseconds() throws -> Int64 { try sandbox.cgroup.cpuTimeNanoseconds() }
 
     /// Takes the environment for one invocation: thaws it if frozen. Returns false if it died meanwhile.
     func checkOut() -> Bool {

@@ -258,11 +258,8 @@ public final class Invoker: Sendable {
         environment.logs.platform(PlatformLog.start(requestId: requestId, version: function.version))
         let cpuBefore = (try? environment.sandbox.cgroup.cpuTimeNanoseconds()) ?? 0
         let startEpochMs = epochMilliseconds()
-        let now = uptimeNanoseconds()
-        let timeoutNs = UInt64(function.timeoutSeconds * 1e9)
         let invocation = RuntimeInvocation(
-            requestId: requestId, payload: ByteBuffer(bytes: request.payload),
-            deadlineEpochMs: startEpochMs + Int64(function.timeoutSeconds * 1000), deadlineUptimeNs: now + timeoutNs,
+            requestId: requestId, payload: ByteBuffer(bytes: request.payload), timeoutNs: UInt64(function.timeoutSeconds * 1e9),
             invokedFunctionArn: request.invokedFunctionArn, traceId: request.traceId ?? TraceHeader.make(),
             clientContext: request.clientContext, cognitoIdentity: request.cognitoIdentity, tenantId: request.tenantId)
         let outcome: InvocationOutcome

@@ -22,8 +22,10 @@ public final class RuntimeAPIServer: Sendable {
         let bootstrap = ServerBootstrap(group: eventLoop, childGroup: eventLoop)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(RuntimeAPIHandler(session: session))
+                // The initializer runs on the channel's (the session's) event loop.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(RuntimeAPIHandler(session: session))
                 }
             }
         return bootstrap.withBoundSocket(socket).map { RuntimeAPIServer(session: session, channel: $0) }

@@ -7,10 +7,9 @@ import NIOCore
 public struct RuntimeInvocation: Sendable {
     public var requestId: String
     public var payload: ByteBuffer
-    /// `Lambda-Runtime-Deadline-Ms`: Unix epoch milliseconds.
-    public var deadlineEpochMs: Int64
-    /// The same deadline on the monotonic clock (ns), for the host's own timeout.
-    public var deadlineUptimeNs: UInt64
+    /// The function's timeout. It runs from the moment the event is handed to the runtime, which
+    /// is when `Lambda-Runtime-Deadline-Ms` (Unix epoch milliseconds) is computed too.
+    public var timeoutNs: UInt64
     public var invokedFunctionArn: String
     public var traceId: String
     /// JSON text (the Invoke API's base64 `X-Amz-Client-Context`, decoded).
@@ -18,13 +17,12 @@ public struct RuntimeInvocation: Sendable {
     public var cognitoIdentity: String?
     public var tenantId: String?
 
-    public init(requestId: String, payload: ByteBuffer, deadlineEpochMs: Int64, deadlineUptimeNs: UInt64,
+    public init(requestId: String, payload: ByteBuffer, timeoutNs: UInt64,
                 invokedFunctionArn: String, traceId: String, clientContext: String? = nil,
                 cognitoIdentity: String? = nil, tenantId: String? = nil) {
         self.requestId = requestId
         self.payload = payload
-        self.deadlineEpochMs = deadlineEpochMs
-        self.deadlineUptimeNs = deadlineUptimeNs
+        self.timeoutNs = timeoutNs
         self.invokedFunctionArn = invokedFunctionArn
         self.traceId = traceId
         self.clientContext = clientContext
@@ -80,6 +78,13 @@ public enum InitOutcome: Sendable {
     case error(errorType: String, body: ByteBuffer, at: UInt64)
     case aborted(RuntimeAbort, at: UInt64)
     case timedOut(at: UInt64)
+}
+
+/// CLOCK_REALTIME in Unix epoch milliseconds.
+public func epochMillisecondsNow() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock of every duration Lamina measures.

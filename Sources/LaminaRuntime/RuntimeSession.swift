@@ -90,10 +90,7 @@ public final class RuntimeSession: @unchecked Sendable {
             return
         }
         phase = .invoking
-        let now = uptimeNanoseconds()
-        let remaining = invocation.deadlineUptimeNs > now ? Int64(invocation.deadlineUptimeNs - now) : 0
-        let deadline = eventLoop.scheduleTask(in: .nanoseconds(remaining)) { self.expire(requestId: invocation.requestId) }
-        current = Current(invocation: invocation, promise: promise, deliveredAt: nil, deadlineTask: deadline)
+        current = Current(invocation: invocation, promise: promise, deliveredAt: nil, deadlineTask: nil)
         if let parked, parked.isActive {
             self.parked = nil
             deliver(to: parked)
@@ -105,7 +102,8 @@ public final class RuntimeSession: @unchecked Sendable {
         var headers = HTTPHeaders()
         headers.reserveCapacity(8)
         headers.add(name: "Lambda-Runtime-Aws-Request-Id", value: current.invocation.requestId)
-        headers.add(name: "Lambda-Runtime-Deadline-Ms", value: String(current.invocation.deadlineEpochMs))
+        let timeout = current.invocation.timeoutNs
+        headers.add(name: "Lambda-Runtime-Deadline-Ms", value: String(epochMillisecondsNow() + Int64(timeout / 1_000_000)))
         headers.add(name: "Lambda-Runtime-Invoked-Function-Arn", value: current.invocation.invokedFunctionArn)
         headers.add(name: "Lambda-Runtime-Trace-Id", value: current.invocation.traceId)
         if let context = current.invocation.clientContext { headers.add(name: "Lambda-Runtime-Client-Context", value: context) }
@@ -113,6 +111,8 @@ public final class RuntimeSession: @unchecked Sendable {
         if let tenant = current.invocation.tenantId { headers.add(name: "Lambda-Runtime-Aws-Tenant-Id", value: tenant) }
         headers.add(name: "Content-Type", value: "application/json")
         current.deliveredAt = uptimeNanoseconds()
+        let requestId = current.invocation.requestId
+        current.deadlineTask = eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout))) { self.expire(requestId: requestId) }
         self.current = current
         responder.respond(status: .ok, headers: headers, body: current.invocation.payload)
     }
