@@ -79,7 +79,9 @@ let package = Package(
         .executableTarget(
             name: "lamina-bench",
             dependencies: [
-                "LaminaSandbox",
+                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaRuntime", "LaminaBilling",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

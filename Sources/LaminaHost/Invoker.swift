@@ -616,6 +616,16 @@ public final class Invoker: Sendable {
         }
     }
 
+    /// Destroys every idle environment now (the next invocation of each function is a cold start).
+    public func destroyIdleEnvironments() async {
+        let idle = state.withLock { state -> [ExecutionEnvironment] in
+            let idle = state.idle.values.flatMap { $0 }
+            for environment in idle { remove(environment, from: &state) }
+            return idle
+        }
+        for environment in idle { await environment.destroy() }
+    }
+
     /// Environments by state (for metrics).
     public var environmentCounts: [ExecutionEnvironment.State: Int] {
         let all = state.withLock { Array($0.environments.values) }

@@ -20,10 +20,11 @@ func format(_ value: Double, decimals: Int = 2) -> String {
     guard value.isFinite else { return "-" }
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
-    let scaled = Int64((value * scale).rounded())
+    let scaled = Int64((abs(value) * scale).rounded())
+    let sign = value < 0 && scaled != 0 ? "-" : ""
     let whole = scaled / Int64(scale)
-    let fraction = String(abs(scaled % Int64(scale)))
-    return decimals == 0 ? "\(whole)" : "\(whole).\(String(repeating: "0", count: decimals - fraction.count))\(fraction)"
+    let fraction = String(scaled % Int64(scale))
+    return decimals == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(String(repeating: "0", count: decimals - fraction.count))\(fraction)"
 }
 
 func pad(_ text: String, _ width: Int) -> String {
