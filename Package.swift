@@ -16,6 +16,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Raw Linux: the sandbox child (clone .. execve) and syscalls Swift cannot call safely.
@@ -50,6 +56,11 @@ let package = Package(
         ),
         .target(name: "LaminaBilling", dependencies: []),
         .target(
+            name: "LaminaStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "LaminaRuntime",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -61,17 +72,32 @@ let package = Package(
         .target(
             name: "LaminaHost",
             dependencies: [
-                "LaminaRuntime", "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaBilling", "CLinux",
+                "LaminaRuntime", "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaBilling", "LaminaStore", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]
         ),
+        .target(
+            name: "LaminaAPI",
+            dependencies: [
+                "LaminaHost", "LaminaStore", "LaminaLayers", "LaminaRootfs", "LaminaSandbox", "LaminaBilling",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "lamina",
             dependencies: [
-                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaBilling", "CLinux",
+                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaBilling", "LaminaStore", "LaminaAPI", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

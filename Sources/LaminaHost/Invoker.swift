@@ -429,7 +429,7 @@ public final class Invoker: Sendable {
     /// An environment that could not even start (no bootstrap): Lambda's Runtime.InvalidEntrypoint.
     private func failedBeforeStart(_ function: FunctionDefinition, _ request: InvocationRequest, errorType: String,
                                    message: String, started: UInt64) async throws(InvokeError) -> InvocationResult {
-        let logs = LogCollector(fd: -1, group: function.logGroup,
+        let logs = LogCollector(fd: -1, account: function.accountId, group: function.logGroup,
                                 stream: PlatformLog.streamName(version: function.version, environmentId: Self.environmentId(), epochMs: epochMilliseconds()),
                                 sink: logSink, queue: logQueue)
         let payload = Array(ErrorDocument.json(message: "RequestId: \(request.requestId) Error: \(message)", type: errorType).utf8)
@@ -513,7 +513,7 @@ public final class Invoker: Sendable {
             throw .serviceError("could not start the execution environment: \(error)")
         }
         close(pipe[1])
-        let logs = LogCollector(fd: pipe[0], group: function.logGroup, stream: stream, sink: logSink, queue: logQueue)
+        let logs = LogCollector(fd: pipe[0], account: function.accountId, group: function.logGroup, stream: stream, sink: logSink, queue: logQueue)
         guard let socket = sandbox.takeListeningSocket() else {
             try? await sandbox.destroy()
             throw .serviceError("the sandbox did not hand over its Runtime API socket")

@@ -11,6 +11,7 @@ import Synchronization
 /// invocation ends: whatever the runtime printed before posting its response is then in the
 /// pipe, so it lands before END, as on Lambda.
 final class LogCollector: Sendable {
+    let account: String
     let group: String
     let stream: String
     private let fd: Int32
@@ -27,8 +28,9 @@ final class LogCollector: Sendable {
     static let maxLineBytes = 256 * 1024
 
     /// `fd` < 0: no runtime output, platform lines only.
-    init(fd: Int32, group: String, stream: String, sink: any LogSink, queue: DispatchQueue) {
+    init(fd: Int32, account: String, group: String, stream: String, sink: any LogSink, queue: DispatchQueue) {
         self.fd = fd
+        self.account = account
         self.group = group
         self.stream = stream
         self.sink = sink
@@ -80,7 +82,7 @@ final class LogCollector: Sendable {
                 }
             }
         }
-        if !events.isEmpty { sink.write(events, group: group, stream: stream) }
+        if !events.isEmpty { sink.write(events, account: account, group: group, stream: stream) }
     }
 
     private func flushLine(_ state: inout State) -> LogEvent {
@@ -93,7 +95,7 @@ final class LogCollector: Sendable {
     /// Writes a platform line (START, REPORT, ...) into the stream and the invocation's lines.
     func platform(_ line: String) {
         state.withLock { $0.current?.append(line) }
-        sink.write([LogEvent(timestampMs: epochMilliseconds(), message: line)], group: group, stream: stream)
+        sink.write([LogEvent(timestampMs: epochMilliseconds(), message: line)], account: account, group: group, stream: stream)
     }
 
     /// Starts keeping lines for an invocation.

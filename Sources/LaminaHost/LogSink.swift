@@ -15,9 +15,10 @@ public struct LogEvent: Sendable, Equatable {
     }
 }
 
-/// Where function logs go: platform lines and the runtime's stdout and stderr, by log group and stream.
+/// Where function logs go: platform lines and the runtime's stdout and stderr, by account, log
+/// group and stream (two tenants may both have a function called `api`).
 public protocol LogSink: Sendable {
-    func write(_ events: [LogEvent], group: String, stream: String)
+    func write(_ events: [LogEvent], account: String, group: String, stream: String)
 }
 
 /// Keeps everything in memory (tests, `lamina run`).
@@ -26,7 +27,7 @@ public final class InMemoryLogSink: LogSink {
 
     public init() {}
 
-    public func write(_ events: [LogEvent], group: String, stream: String) {
+    public func write(_ events: [LogEvent], account: String, group: String, stream: String) {
         storage.withLock { $0["\(group)|\(stream)", default: []].append(contentsOf: events) }
     }
 
@@ -48,7 +49,7 @@ public struct FileDescriptorLogSink: LogSink {
 
     public init(fd: Int32 = 2) { self.fd = fd }
 
-    public func write(_ events: [LogEvent], group: String, stream: String) {
+    public func write(_ events: [LogEvent], account: String, group: String, stream: String) {
         for event in events {
             var line = event.message.hasSuffix("\n") ? event.message : event.message + "\n"
             line.withUTF8 { buffer in _ = Glibc.write(fd, buffer.baseAddress, buffer.count) }
@@ -62,8 +63,8 @@ public struct FanOutLogSink: LogSink {
 
     public init(_ sinks: [any LogSink]) { self.sinks = sinks }
 
-    public func write(_ events: [LogEvent], group: String, stream: String) {
-        for sink in sinks { sink.write(events, group: group, stream: stream) }
+    public func write(_ events: [LogEvent], account: String, group: String, stream: String) {
+        for sink in sinks { sink.write(events, account: account, group: group, stream: stream) }
     }
 }
 

@@ -162,7 +162,7 @@ final class CountingMeterSink: MeterSink, @unchecked Sendable {
 }
 
 struct DiscardingLogSink: LogSink {
-    func write(_ events: [LogEvent], group: String, stream: String) {}
+    func write(_ events: [LogEvent], account: String, group: String, stream: String) {}
 }
 
 /// Runtime processes on the host, each with its own Runtime API session on a host loopback port:

@@ -256,10 +256,12 @@ func monotonic() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-func bootstrapLogging(verbose: Bool) {
+/// Logs go to stderr as `timestamp level label : key=value ... message`; `LAMINA_LOG_LEVEL` overrides.
+func bootstrapLogging(verbose: Bool, level: Logger.Level = .warning) {
+    let chosen = verbose ? .debug : (environment("LAMINA_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? level)
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = verbose ? .debug : .warning
+        handler.logLevel = chosen
         return handler
     }
 }
