@@ -54,7 +54,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "LaminaBilling", dependencies: []),
+        .target(
+            name: "LaminaBilling",
+            dependencies: ["LaminaStore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]
+        ),
         .target(
             name: "LaminaStore",
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
@@ -112,6 +116,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LaminaSandboxTests", dependencies: ["LaminaSandbox", "CLinux"]),
+        .testTarget(name: "LaminaBillingTests", dependencies: ["LaminaBilling", "LaminaStore"]),
         .testTarget(name: "LaminaRuntimeTests", dependencies: ["LaminaRuntime", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "LaminaHostTests", dependencies: ["LaminaHost", "LaminaLayers", "LaminaRootfs", "LaminaSandbox", "LaminaBilling", "LaminaRuntime"]),
         .testTarget(name: "LaminaLayersTests", dependencies: ["LaminaLayers", "LaminaRootfs", "LaminaSandbox", "CLinux", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),

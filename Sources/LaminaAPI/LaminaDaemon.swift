@@ -27,6 +27,10 @@ public struct DaemonConfiguration: Sendable {
     public var gracePeriodSeconds: Double = 30
     /// Bearer token for the operator endpoints under /admin (none: they are off).
     public var adminToken: String?
+    /// Prices for exports (and whether init is billed, which the invoker meters accordingly).
+    public var pricing = Pricing.aws
+    /// Ledger entries older than this many days are rolled up into hourly aggregates (nil: never).
+    public var ledgerRetentionDays: Double?
 
     public init() {}
 
@@ -70,10 +74,12 @@ public final class LaminaDaemon: Sendable {
         if rootfs.layer(named: "base") == nil {
             logger.warning("no root filesystem layers are built: run `lamina rootfs build`", metadata: ["directory": "\(rootfs.directory)"])
         }
-        let meters = meterSink ?? DiscardingMeterSink()
+        let meters = meterSink ?? LedgerWriter(store: store)
         self.meterSink = meters
+        var invokerConfiguration = configuration.invoker
+        invokerConfiguration.initBilled = configuration.pricing.billInit
         metrics = LaminaMetrics()
-        invoker = Invoker(configuration: configuration.invoker, sandboxes: sandboxes, layers: layers, rootfs: rootfs,
+        invoker = Invoker(configuration: invokerConfiguration, sandboxes: sandboxes, layers: layers, rootfs: rootfs,
                           logSink: FileLogSink(root: "\(configuration.stateDirectory)/logs"), meterSink: meters, logger: logger)
         resolver = FunctionResolver(functions: store, tenants: store, layers: layers)
         var workerConfiguration = AsyncInvocationWorker.Configuration()
@@ -86,11 +92,13 @@ public final class LaminaDaemon: Sendable {
     /// Serves until SIGTERM/SIGINT.
     public func run() async throws {
         let responder = DaemonResponder(api: api, daemon: self)
+        var services: [any Service] = [WorkerService(worker: worker)]
+        if let days = configuration.ledgerRetentionDays { services.append(RetentionService(store: store, days: days, logger: logger)) }
         let address = "\(configuration.host):\(configuration.port)"
         let app = Application(
             responder: responder,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "lamina"),
-            services: [WorkerService(worker: worker)],
+            services: services,
             onServerRunning: { [logger] channel in
                 logger.notice("lamina is serving the Lambda API", metadata: ["address": "http://\(channel.localAddress?.description ?? address)"])
             },
@@ -112,8 +120,62 @@ public final class LaminaDaemon: Sendable {
         ]
     }
 
+    /// Operator endpoints, with `Authorization: Bearer <admin token>`:
+    /// `GET /admin/billing/export?from=&to=&tenant=&function=&groupBy=day,function&format=csv|jsonl`.
+    func admin(_ request: Request) async -> Response {
+        func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
+            let body = (try? JSONSerialization.data(withJSONObject: ["message": message])) ?? Data()
+            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        guard let token = configuration.adminToken else { return failure(.notFound, "the admin endpoints are off: start the daemon with --admin-token") }
+        guard let given = request.headers[.authorization], given == "Bearer \(token)" else {
+            return failure(.unauthorized, "admin endpoints need Authorization: Bearer <admin token>")
+        }
+        guard request.method == .get, request.uri.path == "/admin/billing/export" else { return failure(.notFound, "no such admin endpoint") }
+        let query = Dictionary(SigV4Verifier.queryPairs(request.uri.query), uniquingKeysWith: { first, _ in first })
+        guard let from = query["from"].flatMap(UTC.parse), let to = query["to"].flatMap(UTC.parse), from < to else {
+            return failure(.badRequest, "from and to are required UTC times (2026-11-26 or 2026-11-26T13:00:00Z), from before to")
+        }
+        guard let grouping = Grouping(query["groupBy"] ?? "day,function") else {
+            return failure(.badRequest, "groupBy must be hour|day|month and/or function|tenant, e.g. day,function")
+        }
+        let format = query["format"] ?? "csv"
+        guard format == "csv" || format == "jsonl" else { return failure(.badRequest, "format must be csv or jsonl") }
+        do {
+            let report = try await BillingReport.build(store: store, fromMs: from, toMs: to, accountId: query["tenant"],
+                                                       functionName: query["function"], grouping: grouping, pricing: configuration.pricing)
+            let text = format == "csv" ? report.csv() : report.jsonLines()
+            return Response(status: .ok, headers: [.contentType: format == "csv" ? "text/csv" : "application/x-ndjson"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        } catch {
+            return failure(.internalServerError, "\(error)")
+        }
+    }
+
     func metricsText() async -> String {
         metrics.render(environments: invoker.environmentCounts, pendingEvents: try? await store.pendingEventCount())
+    }
+}
+
+/// Rolls old ledger entries up into hourly aggregates, once an hour.
+struct RetentionService: Service {
+    let store: SQLiteStore
+    let days: Double
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let cutoff = Int64((Date().timeIntervalSince1970 - days * 86_400) * 1000)
+                do {
+                    let moved = try await store.rollUpLedger(beforeMs: cutoff)
+                    if moved > 0 { logger.info("rolled ledger entries up into hourly aggregates", metadata: ["entries": "\(moved)"]) }
+                } catch {
+                    logger.error("ledger roll-up failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(nanoseconds: 3_600_000_000_000)
+            }
+        }
     }
 }
 
@@ -144,6 +206,9 @@ struct DaemonResponder: HTTPResponder {
         if request.method == .get && path == "/metrics" {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: await daemon.metricsText())))
+        }
+        if path.hasPrefix("/admin/") {
+            return await daemon.admin(request)
         }
         var request = request
         let limit = api.configuration.maxRequestBytes

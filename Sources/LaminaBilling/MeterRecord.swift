@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What one invocation cost, measured by the host to the millisecond: the unit the billing ledger
 /// stores. One record per invocation that ran (successful or not); throttled requests make none.
 public struct MeterRecord: Sendable, Equatable, Codable {
@@ -15,6 +17,8 @@ public struct MeterRecord: Sendable, Equatable, Codable {
     }
 
     public var requestId: String
+    /// 1, or the attempt number of a retried asynchronous event (every attempt is billed).
+    public var attempt: Int
     public var accountId: String
     /// Unqualified function ARN.
     public var functionArn: String
@@ -38,10 +42,11 @@ public struct MeterRecord: Sendable, Equatable, Codable {
     /// Always 1: one request.
     public var requests: Int
 
-    public init(requestId: String, accountId: String, functionArn: String, functionName: String, executedVersion: String,
+    public init(requestId: String, attempt: Int = 1, accountId: String, functionArn: String, functionName: String, executedVersion: String,
                 architecture: String, startTimeMs: Int64, durationMicros: Int64, billedMs: Int64, memoryMB: Int,
                 initMicros: Int64, initBilled: Bool, maxMemoryUsedMB: Int, cpuMicros: Int64, outcome: Outcome, requests: Int = 1) {
         self.requestId = requestId
+        self.attempt = attempt
         self.accountId = accountId
         self.functionArn = functionArn
         self.functionName = functionName
@@ -74,17 +79,16 @@ public protocol MeterSink: Sendable {
 }
 
 /// Keeps records in memory (for `lamina run`, tests and benchmarks).
-public final class InMemoryMeterSink: MeterSink, @unchecked Sendable {
-    private let lock = NSLockLike()
-    private var stored: [MeterRecord] = []
+public final class InMemoryMeterSink: MeterSink {
+    private let stored = Mutex<[MeterRecord]>([])
 
     public init() {}
 
     public func record(_ record: MeterRecord) async throws {
-        lock.withLock { stored.append(record) }
+        stored.withLock { $0.append(record) }
     }
 
-    public var records: [MeterRecord] { lock.withLock { stored } }
+    public var records: [MeterRecord] { stored.withLock { $0 } }
 }
 
 /// Discards records (a host without billing).

@@ -84,7 +84,8 @@ public final class AsyncInvocationWorker: Sendable {
             let target = try await resolver.resolve(accountId: event.accountId, region: event.region, name: event.functionName, qualifier: event.qualifier)
             var arn = target.definition.functionArn
             if let qualifier = event.qualifier { arn += ":\(qualifier)" }
-            let result = try await invoker.invoke(target.definition, InvocationRequest(requestId: event.requestId, payload: event.payload, invokedFunctionArn: arn))
+            let result = try await invoker.invoke(target.definition, InvocationRequest(requestId: event.requestId, payload: event.payload,
+                                                                                          invokedFunctionArn: arn, attempt: event.attempts + 1))
             if result.functionError != nil && event.attempts < configuration.maximumRetryAttempts {
                 let delay = 60.0 * Double(event.attempts + 1)
                 try? await queue.retry(eventId: event.id, notBefore: Date().addingTimeInterval(delay))

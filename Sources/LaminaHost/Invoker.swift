@@ -353,7 +353,7 @@ public final class Invoker: Sendable {
         let lines = environment.logs.endInvocation()
 
         let meter = MeterRecord(
-            requestId: requestId, accountId: function.accountId, functionArn: function.functionArn, functionName: function.name,
+            requestId: requestId, attempt: request.attempt, accountId: function.accountId, functionArn: function.functionArn, functionName: function.name,
             executedVersion: function.version, architecture: function.architecture, startTimeMs: startEpochMs,
             durationMicros: durationMicros, billedMs: billed, memoryMB: function.memoryMB, initMicros: cold ? (initMicros ?? 0) : 0,
             initBilled: configuration.initBilled && cold, maxMemoryUsedMB: report.maxMemoryUsedMB, cpuMicros: report.cpuMicros,
@@ -457,7 +457,7 @@ public final class Invoker: Sendable {
         logs.platform(PlatformLog.report(report))
         let lines = logs.endInvocation()
         let meter = MeterRecord(
-            requestId: requestId, accountId: function.accountId, functionArn: function.functionArn, functionName: function.name,
+            requestId: requestId, attempt: request.attempt, accountId: function.accountId, functionArn: function.functionArn, functionName: function.name,
             executedVersion: function.version, architecture: function.architecture, startTimeMs: startEpochMs,
             durationMicros: 0, billedMs: billed, memoryMB: function.memoryMB, initMicros: initMicros,
             initBilled: configuration.initBilled, maxMemoryUsedMB: report.maxMemoryUsedMB, cpuMicros: 0,
@@ -669,9 +669,11 @@ public struct InvocationRequest: Sendable {
     public var cognitoIdentity: String?
     public var traceId: String?
     public var tenantId: String?
+    /// 1, or the attempt number of a retried asynchronous event.
+    public var attempt: Int
 
     public init(requestId: String = RequestID.make(), payload: [UInt8], invokedFunctionArn: String, clientContext: String? = nil,
-                cognitoIdentity: String? = nil, traceId: String? = nil, tenantId: String? = nil) {
+                cognitoIdentity: String? = nil, traceId: String? = nil, tenantId: String? = nil, attempt: Int = 1) {
         self.requestId = requestId
         self.payload = payload
         self.invokedFunctionArn = invokedFunctionArn
@@ -679,6 +681,7 @@ public struct InvocationRequest: Sendable {
         self.cognitoIdentity = cognitoIdentity
         self.traceId = traceId
         self.tenantId = tenantId
+        self.attempt = attempt
     }
 }
 

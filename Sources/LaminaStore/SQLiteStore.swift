@@ -145,6 +145,45 @@ enum Migrations {
                 CREATE INDEX async_events_due ON async_events(not_before, lease_until);
                 """)
         }
+        migrator.registerMigration("v2: billing ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger (
+                    request_id TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    account_id TEXT NOT NULL,
+                    function_arn TEXT NOT NULL,
+                    function_name TEXT NOT NULL,
+                    executed_version TEXT NOT NULL,
+                    architecture TEXT NOT NULL,
+                    start_time_ms INTEGER NOT NULL,
+                    duration_us INTEGER NOT NULL,
+                    billed_ms INTEGER NOT NULL,
+                    memory_mb INTEGER NOT NULL,
+                    init_us INTEGER NOT NULL,
+                    init_billed INTEGER NOT NULL,
+                    max_memory_used_mb INTEGER NOT NULL,
+                    cpu_us INTEGER NOT NULL,
+                    outcome TEXT NOT NULL,
+                    requests INTEGER NOT NULL,
+                    PRIMARY KEY (request_id, attempt)
+                ) WITHOUT ROWID;
+                CREATE INDEX ledger_by_start ON ledger(start_time_ms);
+                CREATE TABLE ledger_hourly (
+                    hour_start_ms INTEGER NOT NULL,
+                    account_id TEXT NOT NULL,
+                    function_arn TEXT NOT NULL,
+                    function_name TEXT NOT NULL,
+                    architecture TEXT NOT NULL,
+                    requests INTEGER NOT NULL,
+                    billed_ms INTEGER NOT NULL,
+                    mb_ms INTEGER NOT NULL,
+                    duration_us INTEGER NOT NULL,
+                    init_us INTEGER NOT NULL,
+                    cpu_us INTEGER NOT NULL,
+                    PRIMARY KEY (hour_start_ms, account_id, function_arn, architecture)
+                );
+                """)
+        }
         return migrator
     }
 }

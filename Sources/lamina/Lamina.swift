@@ -7,7 +7,7 @@ struct Lamina: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lamina",
         abstract: "A self-hosted, AWS Lambda compatible function host.",
-        subcommands: [ServeCommand.self, TenantCommand.self, RunCommand.self, SandboxCommand.self, RootfsCommand.self, LayersCommand.self]
+        subcommands: [ServeCommand.self, TenantCommand.self, RunCommand.self, BillingCommand.self, SandboxCommand.self, RootfsCommand.self, LayersCommand.self]
     )
 }
 

@@ -33,6 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Memory all environments together may use, in MB.") var capacityMb: Int?
     @Option(help: "Asynchronous (Event) invocations run at once.") var asyncConcurrency: Int?
     @Option(help: "Bearer token for the operator endpoints under /admin (or $LAMINA_ADMIN_TOKEN).") var adminToken: String?
+    @Option(help: "A pricing file (JSON); AWS's us-east-1 prices by default.") var pricing: String?
+    @Option(help: "Roll ledger entries older than this many days up into hourly aggregates.") var ledgerRetentionDays: Double?
 
     struct FileSettings: Decodable {
         var listen: String?
@@ -46,6 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
         var asyncConcurrency: Int?
         var adminToken: String?
         var initTimeout: Double?
+        var pricing: String?
+        var ledgerRetentionDays: Double?
     }
 
     func validate() throws {
@@ -77,6 +81,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let initTimeout = file.initTimeout { settings.invoker.initTimeoutSeconds = initTimeout }
         settings.asyncConcurrency = asyncConcurrency ?? file.asyncConcurrency ?? 4
         settings.adminToken = adminToken ?? file.adminToken ?? environment("LAMINA_ADMIN_TOKEN")
+        if let path = pricing ?? file.pricing {
+            do { settings.pricing = try Pricing.load(path: path) } catch { throw UsageError("\(error)") }
+        }
+        settings.ledgerRetentionDays = ledgerRetentionDays ?? file.ledgerRetentionDays
 
         let logger = Logger(label: "lamina")
         let daemon: LaminaDaemon

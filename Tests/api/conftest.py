@@ -22,6 +22,7 @@ FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "functions")
 BINARY = os.environ.get("LAMINA_BINARY", os.path.join(ROOT, ".build", "debug", "lamina"))
 ROOTFS = os.environ.get("LAMINA_ROOTFS_DIR", "/var/cache/lamina/rootfs")
 ROLE = "arn:aws:iam::123456789012:role/lamina-test"
+ADMIN_TOKEN = "lamina-test-admin-token"
 
 
 def free_port():
@@ -75,6 +76,11 @@ class Daemon:
         return subprocess.run([BINARY, *args, "--state-dir", self.state], capture_output=True, text=True, check=True).stdout
 
 
+def collect_leftovers(state, parent):
+    """After a daemon was killed: what `lamina sandbox gc` is for."""
+    subprocess.run([BINARY, "sandbox", "gc", "--state-dir", state, "--cgroup-parent", parent], capture_output=True)
+
+
 def leftover_cgroups(parent):
     return [p for p in (f"/sys/fs/cgroup/{c}/{parent}" for c in ("memory", "cpu", "cpuacct", "pids", "freezer")) if os.path.exists(p)]
 
@@ -83,12 +89,16 @@ def leftover_cgroups(parent):
 def daemon():
     state = tempfile.mkdtemp(prefix="lamina-api-test-")
     parent = f"lamina-api-test-{os.getpid()}"
-    d = Daemon(state, free_port(), parent).start()
-    yield d
-    code = d.stop()
-    assert code == 0, f"the daemon exited with {code}: {open(d.log_path).read()[-3000:]}"
-    assert leftover_cgroups(parent) == []
-    subprocess.run(["rm", "-rf", state])
+    d = Daemon(state, free_port(), parent, extra=["--admin-token", ADMIN_TOKEN]).start()
+    try:
+        yield d
+        code = d.stop()
+        assert code == 0, f"the daemon exited with {code}: {open(d.log_path).read()[-3000:]}"
+        assert leftover_cgroups(parent) == []
+    finally:
+        d.stop(signal.SIGKILL)
+        collect_leftovers(state, parent)
+        subprocess.run(["rm", "-rf", state])
 
 
 class Tenant:

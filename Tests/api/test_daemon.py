@@ -2,13 +2,14 @@
 import json
 import os
 import signal
+import subprocess
 import tempfile
 import threading
 import time
 import urllib.request
 
 import pytest
-from conftest import Daemon, Tenant, create_python, free_port, leftover_cgroups, unique, zip_directory
+from conftest import Daemon, Tenant, collect_leftovers, create_python, free_port, leftover_cgroups, unique, zip_directory
 
 
 def get(url):
@@ -55,7 +56,9 @@ def test_restart_keeps_functions_layers_and_aliases():
         assert leftover_cgroups(parent) == []
     finally:
         first.stop(signal.SIGKILL)
-        import subprocess
+        if "second" in locals():
+            second.stop(signal.SIGKILL)
+        collect_leftovers(state, parent)
         subprocess.run(["rm", "-rf", state])
 
 
@@ -79,5 +82,5 @@ def test_sigterm_lets_in_flight_invocations_finish():
         assert leftover_cgroups(parent) == []
     finally:
         daemon.stop(signal.SIGKILL)
-        import subprocess
+        collect_leftovers(state, parent)
         subprocess.run(["rm", "-rf", state])

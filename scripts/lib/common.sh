@@ -17,6 +17,7 @@ require_root() {
 APT_PACKAGES=(
     libseccomp-dev libcap-dev libsqlite3-dev pkg-config gcc libc6-dev
     debootstrap busybox-static crun bubblewrap hyperfine wrk curl ca-certificates python3 python3-venv python3-pip
+    chromium
 )
 
 ensure_apt_packages() {
@@ -37,7 +38,7 @@ ensure_swift() {
 
 # Python tools for the tests (boto3, awscli, pytest) live in a virtualenv the scripts own.
 LAMINA_VENV="$LAMINA_CACHE_DIR/venv"
-PYTHON_PACKAGES=(boto3 awscli pytest)
+PYTHON_PACKAGES=(boto3 awscli pytest pillow)
 
 ensure_python_tools() {
     if [ ! -x "$LAMINA_VENV/bin/python" ]; then
