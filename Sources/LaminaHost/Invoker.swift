@@ -120,7 +120,9 @@ public final class Invoker: Sendable {
         // The most recently used idle environment is the warmest.
         while let environment = state.idle[function.configurationKey]?.popLast() {
             if environment.checkOut() { return environment }
+            // It died while idle: off the books, and destroyed by the caller.
             remove(environment, from: &state)
+            evicted.append(environment)
         }
         // A cold start: make room by evicting idle environments, least recently used first.
         while state.committedMB + function.memoryMB > configuration.capacityMB {
@@ -164,12 +166,14 @@ public final class Invoker: Sendable {
 
     private func returnToPool(_ environment: ExecutionEnvironment) {
         guard !environment.isDead else { return retire(environment) }
+        // Idle first, then visible: an invocation that takes it from the pool must find it idle.
+        environment.checkIn()
         let accepted = state.withLock { state -> Bool in
             guard !state.shuttingDown, state.environments[environment.id] != nil else { return false }
             state.idle[environment.configurationKey, default: []].append(environment)
             return true
         }
-        if accepted { environment.checkIn() } else { retire(environment) }
+        if !accepted { retire(environment) }
     }
 
     private func runWarm(_ environment: ExecutionEnvironment, _ function: FunctionDefinition,
