@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "lamina-bench",
             dependencies: [
-                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaRuntime", "LaminaBilling",
+                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaRuntime", "LaminaBilling", "LaminaStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

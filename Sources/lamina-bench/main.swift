@@ -5,7 +5,7 @@ struct LaminaBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lamina-bench",
         abstract: "Lamina's benchmarks.",
-        subcommands: [SandboxBench.self, InvokeBench.self]
+        subcommands: [SandboxBench.self, InvokeBench.self, LedgerBench.self]
     )
 }
 
