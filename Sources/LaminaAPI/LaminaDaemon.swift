@@ -31,6 +31,8 @@ public struct DaemonConfiguration: Sendable {
     public var pricing = Pricing.aws
     /// Ledger entries older than this many days are rolled up into hourly aggregates (nil: never).
     public var ledgerRetentionDays: Double?
+    /// What a committed write (a ledger record, a deployment) survives.
+    public var durability: StoreDurability = .powerLoss
 
     public init() {}
 
@@ -58,7 +60,7 @@ public final class LaminaDaemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: configuration.databasePath)
+        store = try SQLiteStore(path: configuration.databasePath, durability: configuration.durability)
         layers = try LayerStore(root: "\(configuration.stateDirectory)/layers")
         sandboxes = try SandboxHost(configuration: SandboxHostConfiguration(stateDirectory: configuration.stateDirectory,
                                                                              cgroupParent: configuration.cgroupParent))
@@ -107,6 +109,8 @@ public final class LaminaDaemon: Sendable {
         logger.notice("shutting down: finishing in-flight invocations", metadata: ["grace": "\(configuration.gracePeriodSeconds)s"])
         await invoker.shutdown(graceSeconds: configuration.gracePeriodSeconds)
         await sandboxes.shutdown()
+        // Every invocation awaited its record, so nothing is waiting; close so the writer's thread ends.
+        (meterSink as? LedgerWriter)?.close()
         logger.notice("stopped")
     }
 

@@ -81,6 +81,9 @@ public struct HourlyUsage: Sendable, Equatable {
 public protocol LedgerStore: Sendable {
     /// Appends rows in one transaction (a group commit); durable when it returns.
     func appendLedger(_ rows: [LedgerRow]) async throws
+    /// The same, blocking the calling thread: for a writer that owns a thread, so a commit costs
+    /// no hops between executors.
+    func appendLedgerBlocking(_ rows: [LedgerRow]) throws
     /// Raw rows that started in [from, to) (Unix ms), oldest first.
     func ledgerRows(fromMs: Int64, toMs: Int64, accountId: String?, functionName: String?) async throws -> [LedgerRow]
     /// Hourly usage in [from, to): raw rows summed by hour, plus what was already rolled up.
@@ -93,19 +96,28 @@ public protocol LedgerStore: Sendable {
 extension SQLiteStore: LedgerStore {
     public func appendLedger(_ rows: [LedgerRow]) async throws {
         guard !rows.isEmpty else { return }
-        try await write { db in
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO ledger (request_id, attempt, account_id, function_arn, function_name, executed_version, architecture,
-                                    start_time_ms, duration_us, billed_ms, memory_mb, init_us, init_billed, max_memory_used_mb, cpu_us,
-                                    outcome, requests)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for row in rows {
-                try statement.execute(arguments: [row.requestId, row.attempt, row.accountId, row.functionArn, row.functionName,
-                                                  row.executedVersion, row.architecture, row.startTimeMs, row.durationMicros, row.billedMs,
-                                                  row.memoryMB, row.initMicros, row.initBilled, row.maxMemoryUsedMB, row.cpuMicros,
-                                                  row.outcome, row.requests])
-            }
+        try await write { db in try Self.insert(rows, db) }
+    }
+
+    public func appendLedgerBlocking(_ rows: [LedgerRow]) throws {
+        guard !rows.isEmpty else { return }
+        do { try pool.write { db in try Self.insert(rows, db) } } catch let error as StoreError { throw error } catch {
+            throw StoreError.database("\(error)")
+        }
+    }
+
+    private static func insert(_ rows: [LedgerRow], _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO ledger (request_id, attempt, account_id, function_arn, function_name, executed_version, architecture,
+                                start_time_ms, duration_us, billed_ms, memory_mb, init_us, init_billed, max_memory_used_mb, cpu_us,
+                                outcome, requests)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for row in rows {
+            try statement.execute(arguments: [row.requestId, row.attempt, row.accountId, row.functionArn, row.functionName,
+                                              row.executedVersion, row.architecture, row.startTimeMs, row.durationMicros, row.billedMs,
+                                              row.memoryMB, row.initMicros, row.initBilled, row.maxMemoryUsedMB, row.cpuMicros,
+                                              row.outcome, row.requests])
         }
     }
 

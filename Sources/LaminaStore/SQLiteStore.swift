@@ -7,15 +7,13 @@ public final class SQLiteStore: Sendable {
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
-    public init(path: String) throws {
+    public init(path: String, durability: StoreDurability = .powerLoss) throws {
         self.path = path
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // WAL is DatabasePool's default; NORMAL sync is durable across process crashes in WAL
-            // mode, FULL also across power loss: the ledger wants FULL.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = \(durability.synchronousPragma)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

@@ -21,6 +21,7 @@ struct LedgerBench: AsyncParsableCommand {
     @Option(help: "Records per write-throughput run.") var records = 20_000
     @Option(help: "Warm invocations per metering run.") var invocations = 20_000
     @Option(help: "Invocations in flight.") var concurrency = 8
+    @Option(help: "Rounds of the three metering runs, interleaved.") var rounds = 3
     @Option(help: "State directory.") var stateDir = "/tmp/lamina-bench-ledger"
     @Option(help: "cgroup parent.") var cgroupParent = "lamina-bench-ledger"
 
@@ -29,62 +30,83 @@ struct LedgerBench: AsyncParsableCommand {
 
         // 1. Raw write throughput.
         print("ledger writes ...")
-        let grouped = try await writeThroughput(writers: 64, path: "\(stateDir)/grouped.db")
-        let single = try await writeThroughput(writers: 1, path: "\(stateDir)/single.db", limit: 2000)
+        var writes: [(String, (records: Int, commits: Int, rate: Double))] = []
+        for durability in StoreDurability.allCases {
+            writes.append(("group commit, 64 writers, durable to \(durability.rawValue)",
+                           try await writeThroughput(writers: 64, path: "\(stateDir)/grouped.db", durability: durability)))
+            writes.append(("one writer (a transaction per record), durable to \(durability.rawValue)",
+                           try await writeThroughput(writers: 1, path: "\(stateDir)/single.db", limit: 2000, durability: durability)))
+        }
 
         // 2. Warm invocations with and without the ledger.
         let sandboxes = try SandboxHost(configuration: SandboxHostConfiguration(stateDirectory: stateDir, cgroupParent: cgroupParent))
         try sandboxes.warmUp()
         let layers = try LayerStore(root: "\(stateDir)/layers")
         let tree = try layers.importDirectory(cBootstrap, mount: .task)
-        let store = try SQLiteStore(path: "\(stateDir)/metering.db")
-        let ledger = LedgerWriter(store: store)
-        var results: [(String, Percentiles, Double)] = []
-        for (label, sink) in [("without ledger", DiscardingMeterSink() as any MeterSink), ("with ledger (group commit)", ledger as any MeterSink),
-                              ("without ledger, again", DiscardingMeterSink() as any MeterSink)] {
-            print("warm invocations \(label) ...")
-            let invoker = Invoker(sandboxes: sandboxes, layers: layers, rootfs: RootfsCatalog(directory: rootfsDir),
-                                  logSink: NullLogSink(), meterSink: sink)
-            let function = FunctionDefinition(
-                accountId: "123456789012", region: "us-east-1", name: "metered", functionArn: "arn:aws:lambda:us-east-1:123456789012:function:metered",
-                version: "$LATEST", runtime: RuntimeCatalog.runtime(named: "provided")!, handler: "echo", memoryMB: 1769, timeoutSeconds: 30,
-                code: tree, user: SandboxUser(uid: 295_000, gid: 295_000), configurationKey: "metered")
-            let event = Array("{}".utf8)
-            let invoke: @Sendable () async throws -> Void = {
-                _ = try await invoker.invoke(function, InvocationRequest(payload: event, invokedFunctionArn: function.functionArn))
+        let powerLoss = LedgerWriter(store: try SQLiteStore(path: "\(stateDir)/metering-full.db", durability: .powerLoss))
+        let processCrash = LedgerWriter(store: try SQLiteStore(path: "\(stateDir)/metering-normal.db", durability: .processCrash))
+        let sinks: [(label: String, sink: any MeterSink)] = [
+            ("without ledger", DiscardingMeterSink()),
+            ("with ledger, durable to power-loss", powerLoss),
+            ("with ledger, durable to process-crash", processCrash),
+        ]
+        // Rounds interleave the three, so drift on a shared machine (page-cache writeback,
+        // other load) lands on all of them alike; each figure is the median over the rounds.
+        var runs = [[(latency: Percentiles, rate: Double, cpu: Double)]](repeating: [], count: sinks.count)
+        for round in 1...rounds {
+            for (index, (label, sink)) in sinks.enumerated() {
+                print("round \(round)/\(rounds): warm invocations \(label) ...")
+                let invoker = Invoker(sandboxes: sandboxes, layers: layers, rootfs: RootfsCatalog(directory: rootfsDir),
+                                      logSink: NullLogSink(), meterSink: sink)
+                let function = FunctionDefinition(
+                    accountId: "123456789012", region: "us-east-1", name: "metered", functionArn: "arn:aws:lambda:us-east-1:123456789012:function:metered",
+                    version: "$LATEST", runtime: RuntimeCatalog.runtime(named: "provided")!, handler: "echo", memoryMB: 128, timeoutSeconds: 30,
+                    code: tree, user: SandboxUser(uid: 295_000, gid: 295_000), configurationKey: "metered")
+                let event = Array("{}".utf8)
+                let invoke: @Sendable () async throws -> Void = {
+                    _ = try await invoker.invoke(function, InvocationRequest(payload: event, invokedFunctionArn: function.functionArn))
+                }
+                let cpuBefore = hostCPUMicroseconds()
+                let (latency, rate) = try await measure(count: invocations, concurrency: concurrency, warmup: 200, invoke)
+                runs[index].append((latency, rate, (hostCPUMicroseconds() - cpuBefore) / Double(invocations + 200)))
+                await invoker.shutdown()
             }
-            let (latency, rate) = try await measure(count: invocations, concurrency: concurrency, warmup: 200, invoke)
-            results.append((label, latency, rate))
-            await invoker.shutdown()
+        }
+        let results = zip(sinks, runs).map { sink, runs in
+            (label: sink.label, p50: median(runs.map(\.latency.p50)), p99: median(runs.map(\.latency.p99)),
+             rate: median(runs.map(\.rate)), cpu: median(runs.map(\.cpu)))
         }
         await sandboxes.shutdown()
-        let committed = ledger.commitStatistics
 
         print("")
-        print("billing ledger, \(Date()), \(ProcessInfo.processInfo.activeProcessorCount) cores, SQLite WAL with synchronous=FULL")
+        print("billing ledger, \(Date()), \(ProcessInfo.processInfo.activeProcessorCount) cores, SQLite WAL; power-loss = synchronous=FULL, process-crash = NORMAL")
         print("command: scripts/bench/ledger")
         print("")
         print("| ledger writes | records | transactions | records/transaction | records/s |")
         print("| --- | --- | --- | --- | --- |")
-        print("| group commit, 64 writers | \(grouped.records) | \(grouped.commits) | \(format(Double(grouped.records) / Double(max(grouped.commits, 1)), decimals: 1)) | \(format(grouped.rate, decimals: 0)) |")
-        print("| one writer (a transaction per record) | \(single.records) | \(single.commits) | 1.0 | \(format(single.rate, decimals: 0)) |")
-        print("")
-        print("| warm invoke, trivial provided function, concurrency \(concurrency) | p50 ms | p99 ms | invocations/s |")
-        print("| --- | --- | --- | --- |")
-        for (label, latency, rate) in results {
-            print("| \(label) | \(format(latency.p50, decimals: 3)) | \(format(latency.p99, decimals: 3)) | \(format(rate, decimals: 0)) |")
+        for (label, run) in writes {
+            print("| \(label) | \(run.records) | \(run.commits) | \(format(Double(run.records) / Double(max(run.commits, 1)), decimals: 1)) | \(format(run.rate, decimals: 0)) |")
         }
-        let without = (results[0].2 + results[2].2) / 2
-        let with = results[1].2
-        let perInvocation = (1 / with - 1 / without) * 1e6
         print("")
-        print("metering into the ledger costs \(format(perInvocation, decimals: 1)) µs per invocation of throughput at \(format(with, decimals: 0)) invocations/s (\(committed.records) records in \(committed.commits) transactions, \(format(Double(committed.records) / Double(max(committed.commits, 1)), decimals: 1)) per transaction); p50 latency +\(format(results[1].1.p50 - (results[0].1.p50 + results[2].1.p50) / 2, decimals: 3)) ms")
+        print("| warm invoke, trivial provided function, concurrency \(concurrency), median of \(rounds) rounds | p50 ms | p99 ms | invocations/s | host CPU µs/invocation |")
+        print("| --- | --- | --- | --- | --- |")
+        for result in results {
+            print("| \(result.label) | \(format(result.p50, decimals: 3)) | \(format(result.p99, decimals: 3)) | \(format(result.rate, decimals: 0)) | \(format(result.cpu, decimals: 1)) |")
+        }
+        let withoutP50 = results[0].p50
+        let withoutCPU = results[0].cpu
+        print("")
+        for (index, writer) in [(1, powerLoss), (2, processCrash)] {
+            let (label, p50, _, rate, cpu) = results[index]
+            let committed = writer.commitStatistics
+            print("\(label): metering costs \(format(cpu - withoutCPU, decimals: 1)) µs of host CPU per invocation at \(format(rate, decimals: 0)) invocations/s (\(committed.records) records in \(committed.commits) transactions, \(format(Double(committed.records) / Double(max(committed.commits, 1)), decimals: 1)) per transaction); p50 latency +\(format(p50 - withoutP50, decimals: 3)) ms")
+        }
         try? FileManager.default.removeItem(atPath: stateDir)
     }
 
-    func writeThroughput(writers: Int, path: String, limit: Int? = nil) async throws -> (records: Int, commits: Int, rate: Double) {
-        try? FileManager.default.removeItem(atPath: path)
-        let store = try SQLiteStore(path: path)
+    func writeThroughput(writers: Int, path: String, limit: Int? = nil, durability: StoreDurability) async throws -> (records: Int, commits: Int, rate: Double) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let store = try SQLiteStore(path: path, durability: durability)
         let writer = LedgerWriter(store: store)
         let total = min(records, limit ?? records)
         let perWriter = total / writers
@@ -135,4 +157,18 @@ struct LedgerBench: AsyncParsableCommand {
 
 struct NullLogSink: LogSink {
     func write(_ events: [LogEvent], account: String, group: String, stream: String) {}
+}
+
+/// CPU time (user + system) of this process, all threads, in µs: the host's side of an
+/// invocation (the sandboxed function runs in other processes and is not counted).
+func hostCPUMicroseconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }

@@ -176,9 +176,9 @@ struct SandboxRun: ParsableCommand {
 
     func absolutePath(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
         guard getcwd(&buffer, buffer.count) != nil else { return path }
-        return String(cString: buffer) + "/" + path
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) + "/" + path
     }
 }
 

@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bearer token for the operator endpoints under /admin (or $LAMINA_ADMIN_TOKEN).") var adminToken: String?
     @Option(help: "A pricing file (JSON); AWS's us-east-1 prices by default.") var pricing: String?
     @Option(help: "Roll ledger entries older than this many days up into hourly aggregates.") var ledgerRetentionDays: Double?
+    @Option(help: ArgumentHelp(
+        "What a committed ledger record survives: power-loss (fsync per commit) or process-crash (faster; a power loss can drop the last commits).",
+        valueName: "power-loss|process-crash")) var durability: StoreDurability?
 
     struct FileSettings: Decodable {
         var listen: String?
@@ -50,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         var initTimeout: Double?
         var pricing: String?
         var ledgerRetentionDays: Double?
+        var durability: String?
     }
 
     func validate() throws {
@@ -85,6 +89,10 @@ struct ServeCommand: AsyncParsableCommand {
             do { settings.pricing = try Pricing.load(path: path) } catch { throw UsageError("\(error)") }
         }
         settings.ledgerRetentionDays = ledgerRetentionDays ?? file.ledgerRetentionDays
+        if let durability { settings.durability = durability } else if let name = file.durability {
+            guard let parsed = StoreDurability(rawValue: name) else { throw UsageError("durability in `\(config ?? "")` must be power-loss or process-crash") }
+            settings.durability = parsed
+        }
 
         let logger = Logger(label: "lamina")
         let daemon: LaminaDaemon
@@ -256,3 +264,5 @@ struct KeysDelete: AsyncParsableCommand {
         print("deleted \(accessKeyId)")
     }
 }
+
+extension StoreDurability: ExpressibleByArgument {}

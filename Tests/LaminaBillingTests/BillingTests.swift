@@ -46,6 +46,32 @@ struct BillingTests {
         #expect(commits < 500, "\(commits) transactions for 500 records: no group commit")
     }
 
+    @Test func closedWriterCommitsWhatItAcceptedAndRefusesTheRest() async throws {
+        let ledger = try TemporaryLedger()
+        let writer = LedgerWriter(store: ledger.store)
+        try await writer.record(record("before-close", start: nov26, durationMicros: 1000))
+        writer.close()
+        await #expect(throws: LedgerWriterClosed.self) {
+            try await writer.record(record("after-close", start: nov26 + 1, durationMicros: 1000))
+        }
+        #expect(try await ledger.store.ledgerRowCount() == 1)
+    }
+
+    @Test func eitherDurabilityKeepsEveryRecord() async throws {
+        for durability in StoreDurability.allCases {
+            let ledger = try TemporaryLedger()
+            let store = try SQLiteStore(path: ledger.directory + "/\(durability.rawValue).db", durability: durability)
+            let writer = LedgerWriter(store: store)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<100 {
+                    group.addTask { try await writer.record(record("d\(index)", start: nov26 + Int64(index), durationMicros: 900)) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await store.ledgerRowCount() == 100)
+        }
+    }
+
     @Test func billedDurationIsCeilingOfDurationAndInitWhenBilled() {
         #expect(MeterRecord.billedMilliseconds(durationMicros: 1270, initMicros: 0, initBilled: false) == 2)
         #expect(MeterRecord.billedMilliseconds(durationMicros: 2000, initMicros: 0, initBilled: false) == 2)
