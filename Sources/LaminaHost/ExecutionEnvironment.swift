@@ -59,6 +59,10 @@ public final class ExecutionEnvironment: Sendable {
     var lastUsed: UInt64 { control.withLock { $0.lastUsedUptimeNs } }
     /// CPU time used by everything in the environment so far.
     public func cpuTimeNanoseconds() throws -> Int64 { try sandbox.cgroup.cpuTimeNanoseconds() }
+    /// The CPU share in force (more during init than after, see `InvokerConfiguration.initCPUs`).
+    public func cpuLimit() throws -> Double? { try sandbox.cgroup.cpuLimit() }
+    /// The runtime's pid, as the host sees it.
+    public var pid: pid_t { sandbox.pid }
 
     /// Takes the environment for one invocation: thaws it if frozen. Returns false if it died meanwhile.
     func checkOut() -> Bool {

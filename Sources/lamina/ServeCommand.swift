@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds an idle environment is kept warm.") var idleTimeout: Double?
     @Option(help: "Memory all environments together may use, in MB.") var capacityMb: Int?
     @Option(help: "Asynchronous (Event) invocations run at once.") var asyncConcurrency: Int?
+    @Option(help: "CPUs a function's init may use when its memory buys less (Lambda's init runs faster than its handler); 0: no boost.") var initCpus: Double?
     @Option(help: "Bearer token for the operator endpoints under /admin (or $LAMINA_ADMIN_TOKEN).") var adminToken: String?
     @Option(help: "A pricing file (JSON); AWS's us-east-1 prices by default.") var pricing: String?
     @Option(help: "Roll ledger entries older than this many days up into hourly aggregates.") var ledgerRetentionDays: Double?
@@ -49,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         var idleTimeout: Double?
         var capacityMB: Int?
         var asyncConcurrency: Int?
+        var initCPUs: Double?
         var adminToken: String?
         var initTimeout: Double?
         var pricing: String?
@@ -62,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let idleTimeout, idleTimeout <= 0 { throw ValidationError("--idle-timeout must be positive") }
         if let capacityMb, capacityMb < 128 { throw ValidationError("--capacity-mb must be at least 128") }
         if let asyncConcurrency, asyncConcurrency < 1 { throw ValidationError("--async-concurrency must be at least 1") }
+        if let initCpus, !(initCpus == 0 || (0.01...64).contains(initCpus)) { throw ValidationError("--init-cpus must be 0 (no boost) or 0.01 to 64") }
     }
 
     func run() async throws {
@@ -83,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let idle = idleTimeout ?? file.idleTimeout { settings.invoker.idleTimeoutSeconds = idle }
         if let capacity = capacityMb ?? file.capacityMB { settings.invoker.capacityMB = capacity }
         if let initTimeout = file.initTimeout { settings.invoker.initTimeoutSeconds = initTimeout }
+        if let cpus = initCpus ?? file.initCPUs { settings.invoker.initCPUs = cpus > 0 ? cpus : nil }
         settings.asyncConcurrency = asyncConcurrency ?? file.asyncConcurrency ?? 4
         settings.adminToken = adminToken ?? file.adminToken ?? environment("LAMINA_ADMIN_TOKEN")
         if let path = pricing ?? file.pricing {

@@ -14,9 +14,17 @@ require_root() {
 }
 
 # System packages Lamina builds and runs with, from Debian.
-APT_PACKAGES=(
+# (python3-pip fetches the runtime interface client's wheels for the python3.11 layer; the venv
+# holds awscli and boto3.)
+RUN_APT_PACKAGES=(
     libseccomp-dev libcap-dev libsqlite3-dev pkg-config gcc libc6-dev
-    debootstrap busybox-static crun bubblewrap hyperfine wrk curl ca-certificates python3 python3-venv python3-pip
+    debootstrap curl ca-certificates python3 python3-venv python3-pip
+)
+# ... and what the tests and benchmarks add: the sandboxes we compare with (crun, bubblewrap), load
+# tools, busybox for test layers, chromium to render the HTML report.
+APT_PACKAGES=(
+    "${RUN_APT_PACKAGES[@]}"
+    busybox-static crun bubblewrap hyperfine wrk
     chromium
 )
 
@@ -36,7 +44,8 @@ ensure_swift() {
     command -v swift >/dev/null || die "Swift is not installed at /opt/swift (see README: Requirements)"
 }
 
-# Python tools for the tests (boto3, awscli, pytest) live in a virtualenv the scripts own.
+# Python tools (awscli and boto3 for users and tests, pytest and pillow for tests) live in a
+# virtualenv the scripts own.
 LAMINA_VENV="$LAMINA_CACHE_DIR/venv"
 PYTHON_PACKAGES=(boto3 awscli pytest pillow)
 

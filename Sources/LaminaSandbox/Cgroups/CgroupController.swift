@@ -38,6 +38,10 @@ public protocol SandboxCgroup: AnyObject, Sendable {
     func peakMemoryBytes() throws(SystemError) -> Int64
     func oomKillCount() throws(SystemError) -> Int
     func resetPeakMemory() throws(SystemError)
+    /// Sets the CPU share (CFS quota per 100 ms period), e.g. down to the function's own after init.
+    func limitCPU(_ cpus: Double) throws(SystemError)
+    /// The CPU share in force; nil when unlimited or there is no cpu controller.
+    func cpuLimit() throws(SystemError) -> Double?
     /// Removes the cgroup (it must be empty), retrying while the kernel still tears tasks down.
     func remove() throws(SystemError)
 }
@@ -74,8 +78,17 @@ public enum CgroupBackends {
 
 /// CPU quota per period for a CPU share: `cpus` CPUs of runtime in every `period` microseconds.
 /// Never below 1 ms per period: the kernel's minimum, and less starves even an idle runtime.
-func cpuQuotaMicroseconds(cpus: Double, period: Int) -> Int {
+/// The CFS period sandboxes use: a quota is a share of every 100 ms.
+let cfsPeriodMicroseconds = 100_000
+
+func cpuQuotaMicroseconds(cpus: Double, period: Int = cfsPeriodMicroseconds) -> Int {
     max(1000, Int((cpus * Double(period)).rounded()))
+}
+
+/// The CPU share of a CFS quota and period as cgroupfs prints them ("max" or -1: unlimited).
+func cpuShare(quota: Substring, period: Substring) -> Double? {
+    guard let quota = Double(quota), quota > 0, let period = Double(period), period > 0 else { return nil }
+    return quota / period
 }
 
 /// Reads `key value` lines (cpu.stat, memory.events, memory.stat, memory.oom_control).

@@ -46,9 +46,9 @@ public struct CgroupV1Backend: CgroupBackend {
                 try FileIO.write("\(memory)/memory.memsw.limit_in_bytes", String(limits.memoryBytes))
             }
             let cpu = directory("cpu", name)
-            let period = 100_000
+            let period = cfsPeriodMicroseconds
             try FileIO.write("\(cpu)/cpu.cfs_period_us", String(period))
-            try FileIO.write("\(cpu)/cpu.cfs_quota_us", String(cpuQuotaMicroseconds(cpus: limits.effectiveCPUs, period: period)))
+            try FileIO.write("\(cpu)/cpu.cfs_quota_us", String(cpuQuotaMicroseconds(cpus: limits.initialCPUs, period: period)))
             try FileIO.write("\(directory("pids", name))/pids.max", String(limits.pids))
             return try CgroupV1(backend: self, name: name)
         } catch {
@@ -198,6 +198,17 @@ final class CgroupV1: SandboxCgroup, @unchecked Sendable {
         // Writing 0 resets the v1 high-water mark to the current usage.
         guard let maxUsage else { return }
         try maxUsage.write("0")
+    }
+
+    func limitCPU(_ cpus: Double) throws(SystemError) {
+        try FileIO.write(directory("cpu") + "/cpu.cfs_quota_us", String(cpuQuotaMicroseconds(cpus: cpus)))
+    }
+
+    func cpuLimit() throws(SystemError) -> Double? {
+        let quota = try FileIO.read(directory("cpu") + "/cpu.cfs_quota_us")
+        let period = try FileIO.read(directory("cpu") + "/cpu.cfs_period_us")
+        return cpuShare(quota: Substring(quota.trimmingCharacters(in: .whitespacesAndNewlines)),
+                        period: Substring(period.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
     func remove() throws(SystemError) {

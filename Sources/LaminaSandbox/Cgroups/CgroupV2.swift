@@ -56,8 +56,8 @@ public struct CgroupV2Backend: CgroupBackend {
                 try FileIO.write(path + "/memory.oom.group", "1")
             }
             if controllers.contains("cpu") {
-                let period = 100_000
-                try FileIO.write(path + "/cpu.max", "\(cpuQuotaMicroseconds(cpus: limits.effectiveCPUs, period: period)) \(period)")
+                let period = cfsPeriodMicroseconds
+                try FileIO.write(path + "/cpu.max", "\(cpuQuotaMicroseconds(cpus: limits.initialCPUs, period: period)) \(period)")
             }
             if controllers.contains("pids") {
                 try FileIO.write(path + "/pids.max", String(limits.pids))
@@ -182,6 +182,20 @@ final class CgroupV2: SandboxCgroup, @unchecked Sendable {
     func resetPeakMemory() throws(SystemError) {
         // Kernels before 6.12 refuse the write; the peak then counts from the cgroup's creation.
         try? peakFile?.write("reset")
+    }
+
+    func limitCPU(_ cpus: Double) throws(SystemError) {
+        // Without the cpu controller (a hierarchy that does not delegate it) there is no cpu.max.
+        guard FileIO.exists(path + "/cpu.max") else { return }
+        try FileIO.write(path + "/cpu.max", "\(cpuQuotaMicroseconds(cpus: cpus)) \(cfsPeriodMicroseconds)")
+    }
+
+    func cpuLimit() throws(SystemError) -> Double? {
+        guard FileIO.exists(path + "/cpu.max") else { return nil }
+        // "max 100000" or "7236 100000"
+        let fields = try FileIO.read(path + "/cpu.max").split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard fields.count == 2 else { return nil }
+        return cpuShare(quota: fields[0], period: fields[1])
     }
 
     func remove() throws(SystemError) {
