@@ -2,11 +2,19 @@
 // Lamina: a self-hosted, AWS-Lambda-compatible function host for Linux. See DESIGN.md for the map.
 import PackageDescription
 
+/// Executables link with lld and packed relative relocations (RELR): a static-stdlib Swift binary
+/// has ~100k relative relocations, and applying them from a 2.8 MB table at every start cost
+/// `lamina` 1.5 ms of its 7 ms start-up (glibc >= 2.36 understands RELR; lld ships with Swift).
+let fastStartLinking: [LinkerSetting] = [
+    .unsafeFlags(["-Xclang-linker", "-fuse-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "lamina",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lamina", targets: ["lamina"]),
+        .executable(name: "lamina-sandbox", targets: ["lamina-sandbox"]),
         .library(name: "LaminaSandbox", targets: ["LaminaSandbox"]),
         .library(name: "LaminaLayers", targets: ["LaminaLayers"]),
     ],
@@ -98,13 +106,32 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
-        .executableTarget(
-            name: "lamina",
+        // Command-line plumbing shared by both executables, and the `sandbox` commands.
+        .target(
+            name: "LaminaCommandLine",
             dependencies: [
-                "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaBilling", "LaminaStore", "LaminaAPI", "CLinux",
+                "LaminaSandbox", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .executableTarget(
+            name: "lamina",
+            dependencies: [
+                "LaminaCommandLine", "LaminaSandbox", "LaminaLayers", "LaminaRootfs", "LaminaHost", "LaminaBilling", "LaminaStore", "LaminaAPI", "CLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            linkerSettings: fastStartLinking
+        ),
+        // `lamina sandbox` alone: a small binary that starts fast (see its main.swift).
+        .executableTarget(
+            name: "lamina-sandbox",
+            dependencies: [
+                "LaminaCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            linkerSettings: fastStartLinking
         ),
         .executableTarget(
             name: "lamina-bench",
@@ -113,7 +140,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            linkerSettings: fastStartLinking
         ),
         .testTarget(name: "LaminaSandboxTests", dependencies: ["LaminaSandbox", "CLinux"]),
         .testTarget(name: "LaminaBillingTests", dependencies: ["LaminaBilling", "LaminaStore"]),

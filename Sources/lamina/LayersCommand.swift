@@ -1,4 +1,5 @@
 import ArgumentParser
+import LaminaCommandLine
 import Foundation
 import LaminaLayers
 import LaminaStore

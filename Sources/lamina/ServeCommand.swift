@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import LaminaCommandLine
 import Foundation
 import LaminaAPI
 import LaminaBilling

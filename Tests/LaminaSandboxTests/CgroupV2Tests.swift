@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Foundation
-import LaminaSandbox
+@testable import LaminaSandbox
 import Testing
 
 /// The host's cgroup2 mount, if it has one with v2's core interface files.
@@ -70,5 +70,37 @@ struct CgroupV2Tests {
         #expect(await sandbox.wait() == TerminationStatus(signal: SIGKILL))
         try await sandbox.destroy()
         await host.finish()
+    }
+
+    @Test func cpuShareIsReadBackOrAbsentWithoutTheCPUController() async throws {
+        let host = try Self.makeHost()
+        var spec = host.spec(["/bin/sleep", "5"])
+        spec.stdio = .null
+        let sandbox = try host.host.spawn(spec)
+        let hasCPUController = FileManager.default.fileExists(atPath: "\(unifiedCgroupMount!)/\(host.host.cgroups.parent)/\(sandbox.cgroup.name)/cpu.max")
+        let initial = try sandbox.cgroup.cpuLimit()
+        try sandbox.cgroup.limitCPU(0.5)
+        let lowered = try sandbox.cgroup.cpuLimit()
+        sandbox.kill()
+        try await sandbox.destroy()
+        await host.finish()
+        if hasCPUController {
+            #expect(initial == spec.limits.initialCPUs)
+            #expect(lowered == 0.5)
+        } else {
+            // This host's unified hierarchy delegates no cpu controller: nothing to set, nothing to read.
+            #expect(initial == nil && lowered == nil)
+        }
+    }
+}
+
+/// cpu.max and cpu.cfs_quota_us as the kernel prints them.
+@Suite("CPU share parsing")
+struct CPUShareParsingTests {
+    @Test func quotaOverPeriodOrUnlimited() {
+        #expect(cpuShare(quota: "7236", period: "100000") == 0.07236)
+        #expect(cpuShare(quota: "200000", period: "100000") == 2)
+        #expect(cpuShare(quota: "max", period: "100000") == nil)
+        #expect(cpuShare(quota: "-1", period: "100000") == nil)
     }
 }

@@ -51,6 +51,19 @@ struct CommandLineTests {
         #expect(place.leftovers().isEmpty)
     }
 
+    @Test func laminaSandboxIsTheSameCommandOnItsOwn() {
+        let place = Place()
+        defer { place.remove() }
+        let standalone = CommandLineTests.binary.replacingOccurrences(of: "/lamina", with: "/lamina-sandbox", options: .backwards)
+        let result = runProcess([standalone, "run"] + place.options + ["--layer", TestLayers.busybox, "--", "/bin/sh", "-c", "echo standalone; exit 3"])
+        #expect(result.status == 3)
+        #expect(result.stdout == "standalone\n")
+        let usage = runProcess([standalone, "run"] + place.options + ["--layer", TestLayers.busybox])
+        #expect(usage.status == 2)
+        #expect(usage.stderr.hasPrefix("lamina-sandbox: error: no command given"), "\(usage.stderr)")
+        #expect(place.leftovers().isEmpty)
+    }
+
     @Test func jsonReportsStatisticsAfterExit() throws {
         let place = Place()
         defer { place.remove() }

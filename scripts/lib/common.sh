@@ -63,11 +63,15 @@ ensure_python_tools() {
     fi
 }
 
-# The lamina binary, built for release with the Swift runtime linked in (starts in ~2 ms, not ~9).
+# The lamina and lamina-sandbox binaries, built for release with the Swift runtime linked in
+# (a dynamically linked Swift binary spends ~9 ms just starting).
 build_release() {
-    log "building lamina (release)"
-    (cd "$LAMINA_ROOT" && swift build -c release --static-swift-stdlib --product lamina 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true)
-    [ -x "$LAMINA_ROOT/.build/release/lamina" ] || die "the build failed"
+    log "building lamina and lamina-sandbox (release)"
+    local product
+    for product in lamina lamina-sandbox; do
+        (cd "$LAMINA_ROOT" && swift build -c release --static-swift-stdlib --product "$product" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled|CMakeLists|xcprivacy' || true)
+        [ -x "$LAMINA_ROOT/.build/release/$product" ] || die "the build of $product failed"
+    done
 }
 
 # The root filesystem layers (base, runtimes), cached where the scripts own them: a fresh state

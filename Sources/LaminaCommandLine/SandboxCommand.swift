@@ -6,16 +6,20 @@ import CLinux
 import LaminaSandbox
 import Logging
 
-struct SandboxCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct SandboxCommand: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run commands in isolated sandboxes, and clean up after crashed hosts.",
         subcommands: [SandboxRun.self, SandboxGC.self, SandboxSeccompProfile.self]
     )
 }
 
-struct SandboxRun: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct SandboxRun: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run COMMAND in a fresh sandbox and exit with its status (128+signal if killed).",
         discussion: """
@@ -66,7 +70,7 @@ struct SandboxRun: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")
     var command: [String] = []
 
-    func validate() throws {
+    public func validate() throws {
         guard !command.isEmpty else { throw ValidationError("no command given: put it after `--`, e.g. lamina sandbox run --layer DIR -- /bin/sh") }
         guard !layers.isEmpty else { throw ValidationError("no --layer given: the sandbox needs a root filesystem") }
         for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
@@ -75,7 +79,7 @@ struct SandboxRun: ParsableCommand {
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
-    func run() throws {
+    public func run() throws {
         bootstrapLogging(verbose: host.verbose)
         var variables = ["PATH": SandboxSpec.defaultPath, "HOME": "/tmp"]
         for entry in environment {
@@ -211,15 +215,17 @@ extension String {
     }
 }
 
-struct SandboxGC: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct SandboxGC: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "gc",
         abstract: "Remove every sandbox a crashed host left behind (processes, cgroups, mounts, state directories)."
     )
 
     @OptionGroup var host: HostOptions
 
-    func run() throws {
+    public func run() throws {
         bootstrapLogging(verbose: host.verbose)
         let sandboxHost: SandboxHost
         do {
@@ -239,25 +245,27 @@ struct SandboxGC: ParsableCommand {
     }
 }
 
-struct SandboxSeccompProfile: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct SandboxSeccompProfile: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "seccomp-profile",
         abstract: "Print the sandbox's seccomp allowlist as an OCI runtime-spec profile (for runc or crun)."
     )
 
-    func run() throws {
+    public func run() throws {
         print(SeccompAllowlist.ociProfile())
     }
 }
 
-func monotonic() -> UInt64 {
+public func monotonic() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// Logs go to stderr as `timestamp level label : key=value ... message`; `LAMINA_LOG_LEVEL` overrides.
-func bootstrapLogging(verbose: Bool, level: Logger.Level = .warning) {
+public func bootstrapLogging(verbose: Bool, level: Logger.Level = .warning) {
     let chosen = verbose ? .debug : (environment("LAMINA_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? level)
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
