@@ -26,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var host: HostOptions
     @OptionGroup var rootfs: RootfsOptions
 
-    @Option(help: "Address to listen on.") var listen: String?
+    @Option(name: [.customLong("host"), .customLong("listen")], help: "Address to listen on (loopback by default).") var listen: String?
     @Option(help: "Port to listen on.") var port: Int?
     @Option(help: "A JSON file with settings (flags win).") var config: String?
     @Option(help: "Seconds in-flight invocations get to finish on SIGTERM.") var gracePeriod: Double?
