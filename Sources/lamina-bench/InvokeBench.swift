@@ -70,7 +70,7 @@ struct InvokeBench: AsyncParsableCommand {
         for definition in [provided, python] {
             for concurrency in [1, 2, 8] {
                 print("warm \(definition.runtime.name), concurrency \(concurrency) ...")
-                warm[definition.runtime.name, default: [:]][concurrency] = try await measure(concurrency: concurrency) {
+                warm[definition.runtime.name, default: [:]][concurrency] = try await measureClosedLoop(count: warmRuns, concurrency: concurrency, warmupPerWorker: 20) {
                     let result = try await invoker.invoke(definition, InvocationRequest(payload: event, invokedFunctionArn: definition.functionArn))
                     guard result.functionError == nil else { throw ValidationError("function error") }
                 }
@@ -91,7 +91,7 @@ struct InvokeBench: AsyncParsableCommand {
             for concurrency in [1, 2, 8] {
                 print("unsandboxed \(name), concurrency \(concurrency) ...")
                 let pool = try await UnsandboxedPool(size: concurrency, command: command, environment: environment, directory: directory)
-                bare[name, default: [:]][concurrency] = try await measure(concurrency: concurrency) {
+                bare[name, default: [:]][concurrency] = try await measureClosedLoop(count: warmRuns, concurrency: concurrency, warmupPerWorker: 20) {
                     try await pool.invoke(event)
                 }
                 pool.stop()
@@ -103,32 +103,6 @@ struct InvokeBench: AsyncParsableCommand {
     }
 
     /// Runs `warmRuns` invocations with `concurrency` in flight; latency percentiles (ms) and throughput (per second).
-    func measure(concurrency: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> (Percentiles, Double) {
-        // Warm-up: every slot gets its environment.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency { group.addTask { for _ in 0..<20 { try await body() } } }
-            try await group.waitForAll()
-        }
-        let perWorker = warmRuns / concurrency
-        let started = uptimeNanoseconds()
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    var samples: [Double] = []
-                    samples.reserveCapacity(perWorker)
-                    for _ in 0..<perWorker {
-                        let start = uptimeNanoseconds()
-                        try await body()
-                        samples.append(Double(uptimeNanoseconds() - start) / 1e6)
-                    }
-                    return samples
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
-        }
-        let seconds = Double(uptimeNanoseconds() - started) / 1e9
-        return (Percentiles(latencies), Double(latencies.count) / seconds)
-    }
 
     func printTable(cold: [String: (spawnToNext: Percentiles, endToEnd: Percentiles)], warm: [String: [Int: (Percentiles, Double)]],
                     bare: [String: [Int: (Percentiles, Double)]]) {

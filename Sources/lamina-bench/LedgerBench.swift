@@ -67,7 +67,7 @@ struct LedgerBench: AsyncParsableCommand {
                     _ = try await invoker.invoke(function, InvocationRequest(payload: event, invokedFunctionArn: function.functionArn))
                 }
                 let cpuBefore = hostCPUMicroseconds()
-                let (latency, rate) = try await measure(count: invocations, concurrency: concurrency, warmup: 200, invoke)
+                let (latency, rate) = try await measureClosedLoop(count: invocations, concurrency: concurrency, warmupPerWorker: 200 / concurrency, invoke)
                 runs[index].append((latency, rate, (hostCPUMicroseconds() - cpuBefore) / Double(invocations + 200)))
                 await invoker.shutdown()
             }
@@ -128,30 +128,6 @@ struct LedgerBench: AsyncParsableCommand {
         let seconds = Double(uptimeNanoseconds() - started) / 1e9
         let statistics = writer.commitStatistics
         return (statistics.records, statistics.commits, Double(statistics.records) / seconds)
-    }
-
-    func measure(count: Int, concurrency: Int, warmup: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> (Percentiles, Double) {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency { group.addTask { for _ in 0..<(warmup / concurrency) { try await body() } } }
-            try await group.waitForAll()
-        }
-        let perWorker = count / concurrency
-        let started = uptimeNanoseconds()
-        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    var samples: [Double] = []
-                    for _ in 0..<perWorker {
-                        let start = uptimeNanoseconds()
-                        try await body()
-                        samples.append(Double(uptimeNanoseconds() - start) / 1e6)
-                    }
-                    return samples
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
-        }
-        return (Percentiles(samples), Double(samples.count) / (Double(uptimeNanoseconds() - started) / 1e9))
     }
 }
 

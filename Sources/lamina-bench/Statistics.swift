@@ -1,3 +1,5 @@
+import LaminaRuntime
+
 /// Percentiles of a sample, nearest-rank.
 struct Percentiles {
     let sorted: [Double]
@@ -29,4 +31,34 @@ func format(_ value: Double, decimals: Int = 2) -> String {
 
 func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
+
+/// Runs `body` from `concurrency` workers, each calling it again as soon as it returns (a closed
+/// loop), after `warmupPerWorker` untimed calls per worker (every worker gets its environment);
+/// returns the latencies in ms and the calls per second of the timed part.
+func measureClosedLoop(count: Int, concurrency: Int, warmupPerWorker: Int,
+                       _ body: @escaping @Sendable () async throws -> Void) async throws -> (Percentiles, Double) {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<concurrency { group.addTask { for _ in 0..<warmupPerWorker { try await body() } } }
+        try await group.waitForAll()
+    }
+    let perWorker = count / concurrency
+    let started = uptimeNanoseconds()
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for _ in 0..<concurrency {
+            group.addTask {
+                var samples: [Double] = []
+                samples.reserveCapacity(perWorker)
+                for _ in 0..<perWorker {
+                    let start = uptimeNanoseconds()
+                    try await body()
+                    samples.append(Double(uptimeNanoseconds() - start) / 1e6)
+                }
+                return samples
+            }
+        }
+        return try await group.reduce(into: []) { $0 += $1 }
+    }
+    let seconds = Double(uptimeNanoseconds() - started) / 1e9
+    return (Percentiles(latencies), Double(latencies.count) / seconds)
 }
