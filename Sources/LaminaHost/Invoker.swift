@@ -203,13 +203,7 @@ public final class Invoker: Sendable {
         let outcome = await waitForInit(environment, timeout: configuration.initTimeoutSeconds)
         switch outcome {
         case .ready(let at):
-            environment.initialized()
-            endInitCPUBoost(environment, function)
-            guard environment.checkOut() else {
-                retire(environment)
-                throw .serviceError("the execution environment died right after its initialization")
-            }
-            let initMicros = Int64(at - environment.sandbox.startedAt) / 1000
+            let initMicros = try takeAfterInit(environment, function, readyAt: at)
             return try await execute(on: environment, function, request, cold: true, initMicros: initMicros)
         case .timedOut(let at):
             // Lambda retries a slow init once, within the invocation and its timeout ("suppressed init").
@@ -225,23 +219,12 @@ public final class Invoker: Sendable {
     /// The second init attempt after an init timeout: the function's timeout covers init and invocation.
     private func retryInitWithinInvocation(_ function: FunctionDefinition, _ request: InvocationRequest) async throws(InvokeError) -> InvocationResult {
         let started = uptimeNanoseconds()
-        let environment: ExecutionEnvironment
-        do {
-            environment = try await startEnvironment(function)
-            state.withLock { $0.committedMB += function.memoryMB }
-        } catch {
-            throw error
-        }
+        let environment = try await startEnvironment(function)
+        state.withLock { $0.committedMB += function.memoryMB }
         let outcome = await waitForInit(environment, timeout: function.timeoutSeconds)
         switch outcome {
         case .ready(let at):
-            environment.initialized()
-            endInitCPUBoost(environment, function)
-            guard environment.checkOut() else {
-                retire(environment)
-                throw .serviceError("the execution environment died right after its initialization")
-            }
-            let initMicros = Int64(at - environment.sandbox.startedAt) / 1000
+            let initMicros = try takeAfterInit(environment, function, readyAt: at)
             var shortened = function
             shortened.timeoutSeconds = max(0.001, function.timeoutSeconds - Double(at - started) / 1e9)
             return try await execute(on: environment, shortened, request, cold: true, initMicros: initMicros)
@@ -250,6 +233,19 @@ public final class Invoker: Sendable {
         case .error, .aborted:
             return try await initFailed(environment, function, request, outcome: outcome, phase: "invoke")
         }
+    }
+
+    /// The runtime reached /next: the environment leaves init, drops to its own CPU share and is
+    /// taken for its first invocation. Returns the Init Duration in µs.
+    private func takeAfterInit(_ environment: ExecutionEnvironment, _ function: FunctionDefinition,
+                               readyAt at: UInt64) throws(InvokeError) -> Int64 {
+        environment.initialized()
+        endInitCPUBoost(environment, function)
+        guard environment.checkOut() else {
+            retire(environment)
+            throw .serviceError("the execution environment died right after its initialization")
+        }
+        return Int64(at - environment.sandbox.startedAt) / 1000
     }
 
     /// Init is over: the handler runs with the CPU share the function's memory pays for.

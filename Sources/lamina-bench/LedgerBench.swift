@@ -53,22 +53,25 @@ struct LedgerBench: AsyncParsableCommand {
         // Rounds interleave the three, so drift on a shared machine (page-cache writeback,
         // other load) lands on all of them alike; each figure is the median over the rounds.
         var runs = [[(latency: Percentiles, rate: Double, cpu: Double)]](repeating: [], count: sinks.count)
+        let function = FunctionDefinition(
+            accountId: "123456789012", region: "us-east-1", name: "metered", functionArn: "arn:aws:lambda:us-east-1:123456789012:function:metered",
+            version: "$LATEST", runtime: RuntimeCatalog.runtime(named: "provided")!, handler: "echo", memoryMB: 128, timeoutSeconds: 30,
+            code: tree, user: SandboxUser(uid: 295_000, gid: 295_000), configurationKey: "metered")
+        let event = Array("{}".utf8)
+        let warmupPerWorker = 200 / concurrency
+        // Calls per run, warm-up included (the CPU time covers both).
+        let calls = (invocations / concurrency + warmupPerWorker) * concurrency
         for round in 1...rounds {
             for (index, (label, sink)) in sinks.enumerated() {
                 print("round \(round)/\(rounds): warm invocations \(label) ...")
                 let invoker = Invoker(sandboxes: sandboxes, layers: layers, rootfs: RootfsCatalog(directory: rootfsDir),
-                                      logSink: NullLogSink(), meterSink: sink)
-                let function = FunctionDefinition(
-                    accountId: "123456789012", region: "us-east-1", name: "metered", functionArn: "arn:aws:lambda:us-east-1:123456789012:function:metered",
-                    version: "$LATEST", runtime: RuntimeCatalog.runtime(named: "provided")!, handler: "echo", memoryMB: 128, timeoutSeconds: 30,
-                    code: tree, user: SandboxUser(uid: 295_000, gid: 295_000), configurationKey: "metered")
-                let event = Array("{}".utf8)
+                                      logSink: DiscardingLogSink(), meterSink: sink)
                 let invoke: @Sendable () async throws -> Void = {
                     _ = try await invoker.invoke(function, InvocationRequest(payload: event, invokedFunctionArn: function.functionArn))
                 }
                 let cpuBefore = hostCPUMicroseconds()
-                let (latency, rate) = try await measureClosedLoop(count: invocations, concurrency: concurrency, warmupPerWorker: 200 / concurrency, invoke)
-                runs[index].append((latency, rate, (hostCPUMicroseconds() - cpuBefore) / Double(invocations + 200)))
+                let (latency, rate) = try await measureClosedLoop(count: invocations, concurrency: concurrency, warmupPerWorker: warmupPerWorker, invoke)
+                runs[index].append((latency, rate, (hostCPUMicroseconds() - cpuBefore) / Double(calls)))
                 await invoker.shutdown()
             }
         }
@@ -131,20 +134,10 @@ struct LedgerBench: AsyncParsableCommand {
     }
 }
 
-struct NullLogSink: LogSink {
-    func write(_ events: [LogEvent], account: String, group: String, stream: String) {}
-}
-
 /// CPU time (user + system) of this process, all threads, in µs: the host's side of an
 /// invocation (the sandboxed function runs in other processes and is not counted).
 func hostCPUMicroseconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return 0 }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }

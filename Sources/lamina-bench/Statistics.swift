@@ -18,6 +18,12 @@ struct Percentiles {
     var mean: Double { sorted.isEmpty ? .nan : sorted.reduce(0, +) / Double(sorted.count) }
 }
 
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
 func format(_ value: Double, decimals: Int = 2) -> String {
     guard value.isFinite else { return "-" }
     var scale = 1.0

@@ -76,11 +76,11 @@ public enum CgroupBackends {
     }
 }
 
-/// CPU quota per period for a CPU share: `cpus` CPUs of runtime in every `period` microseconds.
-/// Never below 1 ms per period: the kernel's minimum, and less starves even an idle runtime.
 /// The CFS period sandboxes use: a quota is a share of every 100 ms.
 let cfsPeriodMicroseconds = 100_000
 
+/// CPU quota per period for a CPU share: `cpus` CPUs of runtime in every `period` microseconds.
+/// Never below 1 ms per period: the kernel's minimum, and less starves even an idle runtime.
 func cpuQuotaMicroseconds(cpus: Double, period: Int = cfsPeriodMicroseconds) -> Int {
     max(1000, Int((cpus * Double(period)).rounded()))
 }

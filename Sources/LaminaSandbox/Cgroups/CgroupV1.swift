@@ -46,9 +46,8 @@ public struct CgroupV1Backend: CgroupBackend {
                 try FileIO.write("\(memory)/memory.memsw.limit_in_bytes", String(limits.memoryBytes))
             }
             let cpu = directory("cpu", name)
-            let period = cfsPeriodMicroseconds
-            try FileIO.write("\(cpu)/cpu.cfs_period_us", String(period))
-            try FileIO.write("\(cpu)/cpu.cfs_quota_us", String(cpuQuotaMicroseconds(cpus: limits.initialCPUs, period: period)))
+            try FileIO.write("\(cpu)/cpu.cfs_period_us", String(cfsPeriodMicroseconds))
+            try FileIO.write("\(cpu)/cpu.cfs_quota_us", String(cpuQuotaMicroseconds(cpus: limits.initialCPUs)))
             try FileIO.write("\(directory("pids", name))/pids.max", String(limits.pids))
             return try CgroupV1(backend: self, name: name)
         } catch {

@@ -56,8 +56,7 @@ public struct CgroupV2Backend: CgroupBackend {
                 try FileIO.write(path + "/memory.oom.group", "1")
             }
             if controllers.contains("cpu") {
-                let period = cfsPeriodMicroseconds
-                try FileIO.write(path + "/cpu.max", "\(cpuQuotaMicroseconds(cpus: limits.initialCPUs, period: period)) \(period)")
+                try FileIO.write(path + "/cpu.max", "\(cpuQuotaMicroseconds(cpus: limits.initialCPUs)) \(cfsPeriodMicroseconds)")
             }
             if controllers.contains("pids") {
                 try FileIO.write(path + "/pids.max", String(limits.pids))
